@@ -1,0 +1,3 @@
+from animevid._cli import main
+
+main(prog_name="animevid")

@@ -1,0 +1,45 @@
+"""TensorFlow 1 ``tf.image.resize_images`` (bilinear) in PyTorch.
+
+TF1's ``ResizeBilinear`` with ``align_corners=False, half_pixel_centers=False`` (the defaults in
+TF 1.15, confirmed on every resize op of the official AnimeGAN graph) maps output pixel ``d`` to
+source coordinate ``d * in_size / out_size``: no half-pixel offset, unlike
+``torch.nn.functional.interpolate(mode="bilinear")``. Halving an even size therefore *picks* every
+other pixel instead of averaging pairs, and doubling repeats pixel ``i`` at ``2i`` and averages
+``i, i+1`` at ``2i+1`` (the last one clamped). The official weights were trained through exactly
+this, so a faithful import must resize the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _axis_weights(in_size: int, out_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # TF computes the scale and source coordinate in float32.
+    scale = torch.tensor(in_size / out_size, dtype=torch.float32)
+    src = torch.arange(out_size, dtype=torch.float32) * scale
+    lower = src.floor().to(torch.int64).clamp_(max=in_size - 1)
+    upper = (lower + 1).clamp_(max=in_size - 1)
+    frac = src - lower.to(torch.float32)
+    return lower.to(device), upper.to(device), frac.to(device)
+
+
+def _resize_axis(x: torch.Tensor, out_size: int, dim: int) -> torch.Tensor:
+    in_size = x.shape[dim]
+    if in_size == out_size:
+        return x
+    lower, upper, frac = _axis_weights(in_size, out_size, x.device)
+    x_lower = x.index_select(dim, lower)
+    if not bool(frac.any()):  # e.g. halving an even size: a pure gather
+        return x_lower
+    x_upper = x.index_select(dim, upper)
+    shape = [1] * x.dim()
+    shape[dim] = out_size
+    frac = frac.to(x.dtype).view(shape)
+    return x_lower + (x_upper - x_lower) * frac
+
+
+def tf1_resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize ``x`` (B, C, H, W) to ``size`` = (H', W') exactly as TF1's default bilinear resize."""
+    out_h, out_w = size
+    return _resize_axis(_resize_axis(x, out_h, 2), out_w, 3)

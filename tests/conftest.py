@@ -1,0 +1,63 @@
+"""Shared fixtures: an isolated animevid home, random generator weights, reference-data paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "animegan-v1"
+
+
+@pytest.fixture(autouse=True)
+def animevid_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own empty ANIMEVID_HOME and no mirror, so nothing touches the user's data."""
+    home = tmp_path_factory.mktemp("animevid_home")
+    monkeypatch.setenv("ANIMEVID_HOME", str(home))
+    monkeypatch.delenv("ANIMEVID_MIRROR", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def random_state_dict() -> dict[str, torch.Tensor]:
+    from animevid.models import AnimeGANGenerator
+
+    torch.manual_seed(0)
+    generator = AnimeGANGenerator()
+    with torch.no_grad():  # non-trivial norm affines, so a wrong mapping changes the output
+        for name, param in generator.named_parameters():
+            if name.endswith("norm.weight"):
+                param.uniform_(0.5, 1.5)
+            elif name.endswith("norm.bias"):
+                param.uniform_(-0.2, 0.2)
+    return generator.state_dict()
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory: pytest.TempPathFactory, random_state_dict) -> Path:
+    """A safetensors file with random (but valid) generator weights."""
+    from animevid.weights import save_weights
+
+    path = tmp_path_factory.mktemp("weights") / "random.safetensors"
+    return save_weights(random_state_dict, path, style="random", source="tests")
+
+
+@pytest.fixture
+def reference_dir() -> Path:
+    """The official Hayao-60 index and graph (shared reference data); skip when absent."""
+    if not (REFERENCE_DIR / "Hayao-60.ckpt.index").is_file():
+        pytest.skip("shared reference data (../shared/reference/animegan-v1) is not available")
+    return REFERENCE_DIR
+
+
+def make_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth colourful RGB uint8 test image with some texture."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    image = np.stack(
+        [127 + 100 * np.sin(xs / 7 + seed), 127 + 100 * np.cos(ys / 5), 127 + 60 * np.sin((xs + ys) / 11)], axis=-1
+    )
+    image += rng.normal(0, 8, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
