@@ -1,0 +1,38 @@
+"""animevid: turn video and photos into anime style with AnimeGAN, and train new styles from films.
+
+    >>> import animevid
+    >>> animevid.stylize("photo.jpg", "anime.png", style="hayao")
+
+The public API is imported lazily so that ``animevid --help`` does not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "stylize": "animevid.api",
+    "StylizeResult": "animevid.api",
+    "Stylizer": "animevid.stylizer",
+    "InferenceOptions": "animevid.stylizer",
+    "AnimeGANGenerator": "animevid.models",
+    "load_generator": "animevid.weights",
+    "save_weights": "animevid.weights",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from .api import StylizeResult, stylize
+    from .models import AnimeGANGenerator
+    from .stylizer import InferenceOptions, Stylizer
+    from .weights import load_generator, save_weights
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'animevid' has no attribute {name!r}")
