@@ -35,7 +35,7 @@ class _Evil:
 def test_pickled_code_is_never_run(tmp_path):
     path = tmp_path / "evil.pt"
     with path.open("wb") as handle:
-        pickle.dump({"out.weight": _Evil()}, handle)
+        pickle.dump({"out.weight": _Evil()}, handle, protocol=2)
     with pytest.raises(WeightsError, match="weights only"):
         load_state_dict(path)
 

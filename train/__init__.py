@@ -1,0 +1,1 @@
+"""AnimeGAN training and style-dataset building."""
