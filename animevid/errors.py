@@ -47,3 +47,11 @@ class Interrupted(AnimevidError):
     """The user stopped the job (Ctrl-C, SIGTERM)."""
 
     exit_code = 130
+
+
+class TrainingDiverged(AnimevidError):
+    """Training losses became NaN or infinite; the last good checkpoint is kept."""
+
+
+class DeviceError(AnimevidError):
+    """The compute device cannot run the job as configured (e.g. out of memory at this batch size)."""

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import OutputError
+
+# Temporary files are named ".<destination name>.<8 random chars>.part<destination suffix>".
+_TEMPORARY_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part(\.[^.]*)?$")
 
 
 def check_destination(path: Path, overwrite: bool, source: Path | None = None) -> None:
@@ -37,14 +41,17 @@ def atomic_path(destination: str | os.PathLike, suffix: str | None = None) -> It
     destination = Path(destination)
     suffix = destination.suffix if suffix is None else suffix
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.stem}.", suffix=".part" + suffix, dir=destination.parent or ".")
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part" + suffix, dir=destination.parent)
     except OSError as exc:
-        raise OutputError(f"cannot write to {destination.parent or '.'}: {exc.strerror or exc}") from exc
+        raise OutputError(f"cannot write to {destination.parent}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.replace(tmp, destination)
+        try:
+            os.replace(tmp, destination)
+        except OSError as exc:
+            raise OutputError(f"cannot write {destination}: {exc.strerror or exc}") from exc
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -52,8 +59,19 @@ def atomic_path(destination: str | os.PathLike, suffix: str | None = None) -> It
 
 
 def write_bytes_atomic(destination: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``destination`` through a temporary file beside it."""
     with atomic_path(destination) as tmp:
         try:
             tmp.write_bytes(data)
         except OSError as exc:
             raise OutputError(f"cannot write {destination}: {exc.strerror or exc}") from exc
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> None:
+    """Delete the temporary files that :func:`atomic_path` leaves behind when a process is killed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if _TEMPORARY_NAME.match(path.name) and path.is_file():
+            path.unlink(missing_ok=True)

@@ -246,7 +246,7 @@ def test_interrupted_run_resumes_to_the_same_set(film, baseline, tmp_path, monke
             manifest.write(json.dumps({"type": "image", "file": name, "smooth": name, "pixels_sha256": ""}) + "\n")
         # A crash can also tear the manifest's last line and leave a temporary file behind.
         manifest.write('{"type": "image", "file": "style/x')
-    (out / "style" / ".x.png.123.tmp").write_bytes(b"half an image")
+    (out / "style" / ".x.png.a1b2c3d4.part.png").write_bytes(b"half an image")
 
     result = extract_frames(film[0], out, ExtractOptions(size=SIZE, per_shot=2))
     assert result.reused == 2 and result.written == baseline[1].images - 2

@@ -2,24 +2,24 @@
 
 Files are read the way OpenCV's ``cv2.imread`` reads them (colour as 3-channel BGR, or 8-bit
 grayscale decoded by the codec itself), but through ``np.fromfile`` + ``cv2.imdecode`` so that any
-path works. Writes go to a hidden temporary file in the destination folder, then ``os.replace``:
-an interrupted run leaves either the old file, the new file, or a stray ``.*.tmp`` (cleaned up by
+path works. Writes go through :func:`animevid.fileio.write_bytes_atomic`: an interrupted run leaves
+either the old file, the new file, or a stray hidden temporary (cleaned up by
 :func:`remove_temporary_files`), never half an image under a real name.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from animevid.errors import InputError, OutputError
+from animevid.errors import InputError
+from animevid.fileio import remove_stale_temporaries as remove_temporary_files
+from animevid.fileio import write_bytes_atomic
+from animevid.imageio import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-_TEMP_SUFFIX = ".tmp"
+__all__ = ["remove_temporary_files", "write_bytes_atomic"]  # re-exported for the dataset builders
 
 
 def is_image_file(path: Path) -> bool:
@@ -64,33 +64,3 @@ def file_sha256(path: Path) -> str | None:
         return sha256_hex(path.read_bytes())
     except OSError:
         return None
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    try:
-        handle = tempfile.NamedTemporaryFile(
-            dir=path.parent, prefix=f".{path.name}.", suffix=_TEMP_SUFFIX, delete=False
-        )
-    except OSError as exc:
-        raise OutputError(f"{path.parent}: cannot write there ({exc.strerror or exc})") from None
-    temporary = Path(handle.name)
-    try:
-        with handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot be written ({exc.strerror or exc})") from None
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def remove_temporary_files(folder: Path) -> None:
-    """Delete the ``.NAME.*.tmp`` files that :func:`write_bytes_atomic` leaves if killed mid-write."""
-    if not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        if path.name.startswith(".") and path.name.endswith(_TEMP_SUFFIX) and path.is_file():
-            path.unlink(missing_ok=True)

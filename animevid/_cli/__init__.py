@@ -39,3 +39,10 @@ from .styles import styles  # noqa: E402
 
 main.add_command(stylize)
 main.add_command(styles)
+from .train import train  # noqa: E402
+main.add_command(train)
+
+from .extract import extract_frames, smooth  # noqa: E402
+
+main.add_command(extract_frames)
+main.add_command(smooth)

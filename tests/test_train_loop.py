@@ -1,0 +1,343 @@
+"""The training loop: steps lower their losses, runs export a usable style, resume is exact, errors are clear."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import socket
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import pytest
+import torch
+from torch.utils.data import default_collate
+
+from animevid.errors import UsageError
+from animevid.models.animegan import AnimeGANGenerator
+from animevid.models.discriminator import Discriminator
+from animevid.styles import style_path
+from animevid.weights import load_generator, read_metadata
+from tests.clitools import assert_one_line_error, run_cli
+from tests.train_helpers import make_photos, make_style_dataset, one_thread, single_thread, write_rgb, write_torchvision_vgg  # noqa: F401
+from train.config import TrainConfig
+from train.data import TrainImages, find_style_set, list_images, to_model_input
+from train.loop import Amp, gan_step, init_step, load_checkpoint, make_benchmark_step, train
+from train.losses import LossWeights
+from train.vgg import load_vgg19
+
+IMAGE_SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    root = tmp_path_factory.mktemp("train_inputs")
+    return SimpleNamespace(
+        photos=make_photos(root / "photos", 4, size=(40, 48)),
+        anime=make_style_dataset(root / "anime", 3, size=(36, 44)),
+        vgg=write_torchvision_vgg(root / "vgg19.pth"),
+    )
+
+
+def tiny_config(inputs: SimpleNamespace, out: Path, name: str, **overrides) -> TrainConfig:
+    """4 photos, batch 2: 2 steps an epoch; 1 init + 2 adversarial epochs = 6 steps."""
+    settings = dict(
+        photos=inputs.photos,
+        anime=inputs.anime,
+        vgg=inputs.vgg,
+        name=name,
+        out=out,
+        epochs=2,
+        init_epochs=1,
+        batch_size=2,
+        image_size=IMAGE_SIZE,
+        num_workers=0,
+        log_every=1,
+        samples=2,
+        progress=False,
+        deterministic=True,
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def full_run(inputs, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    """One uninterrupted 6-step run, shared by the export and resume tests."""
+    home = tmp_path_factory.mktemp("full_run_home")
+    with pytest.MonkeyPatch.context() as monkeypatch, single_thread():
+        monkeypatch.setenv("ANIMEVID_HOME", str(home))
+        result = train(tiny_config(inputs, home.parent / "full_run", "full"))
+    return SimpleNamespace(result=result, home=home)
+
+
+def _fixed_batch(inputs: SimpleNamespace):
+    dataset = TrainImages(list_images(inputs.photos, "photos"), find_style_set(inputs.anime), IMAGE_SIZE)
+    return to_model_input(default_collate([dataset[(i, i % 3, 100 + i)] for i in range(2)]), torch.device("cpu"))
+
+
+def _no_scaler() -> torch.amp.GradScaler:
+    return torch.amp.GradScaler("cpu", enabled=False)
+
+
+# -- the steps -------------------------------------------------------------------------------------
+
+
+def test_init_steps_lower_the_content_loss(inputs):
+    batch, vgg = _fixed_batch(inputs), load_vgg19(inputs.vgg)
+    torch.manual_seed(0)
+    generator = AnimeGANGenerator()
+    optimizer = torch.optim.Adam(generator.parameters(), lr=1e-4, betas=(0.5, 0.999))
+    losses = [init_step(generator, vgg, batch.photo, optimizer, LossWeights(), Amp("cpu", None), _no_scaler())["loss_init"].item() for _ in range(5)]
+    assert losses[-1] < losses[0] * 0.9, losses
+
+
+def test_gan_steps_change_g_and_d_and_lower_both_losses(inputs):
+    batch, vgg = _fixed_batch(inputs), load_vgg19(inputs.vgg)
+    torch.manual_seed(0)
+    generator, discriminator = AnimeGANGenerator(), Discriminator()
+    g_before, d_before = copy.deepcopy(generator.state_dict()), copy.deepcopy(discriminator.state_dict())
+    g_opt = torch.optim.Adam(generator.parameters(), lr=8e-5, betas=(0.5, 0.999))
+    d_opt = torch.optim.Adam(discriminator.parameters(), lr=1.6e-4, betas=(0.5, 0.999))
+    history = [gan_step(generator, discriminator, vgg, batch, g_opt, d_opt, LossWeights(), Amp("cpu", None), _no_scaler()) for _ in range(5)]
+    assert history[-1]["loss_d"] < history[0]["loss_d"] * 0.5
+    assert history[-1]["loss_g"] < history[0]["loss_g"] * 0.7
+    for before, module in ((g_before, generator), (d_before, discriminator)):
+        unchanged = [name for name, param in module.named_parameters() if torch.equal(param, before[name])]
+        assert not unchanged
+
+
+def test_benchmark_step_runs_one_full_step():
+    step = make_benchmark_step("cpu", batch_size=1, image_size=16)
+    losses = step()
+    assert set(losses) == {"loss_d", "loss_g", "adv", "con", "gra", "col"}
+    assert all(torch.isfinite(value) for value in losses.values())
+
+
+# -- a whole run -----------------------------------------------------------------------------------
+
+
+def test_run_folder_layout_and_metrics(full_run):
+    run_dir = full_run.result.run_dir
+    assert full_run.result.step == 6 and full_run.result.epoch == 3
+    assert (run_dir / "checkpoints" / "last.pt").is_file()
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch-001.png", "epoch-002.png", "epoch-003.png"]
+    grid = cv2.imread(str(run_dir / "samples" / "epoch-003.png"))
+    assert grid.shape == (2 * IMAGE_SIZE, 2 * IMAGE_SIZE, 3)  # photos above, outputs below, 2 samples
+    assert sorted(p.name for p in (run_dir / "generators").iterdir()) == ["epoch-002.safetensors", "epoch-003.safetensors"]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert [r["phase"] for r in records] == ["init"] * 2 + ["gan"] * 4
+    assert {"loss_d", "loss_g", "adv", "con", "gra", "col"} <= set(records[-1])
+    assert json.loads((run_dir / "config.json").read_text())["lr_g"] == 8e-5
+    checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert (checkpoint["step"], checkpoint["epoch"], checkpoint["batch"]) == (6, 3, 0)
+
+
+def test_exported_style_loads_and_stylizes(full_run, monkeypatch, tmp_path):
+    monkeypatch.setenv("ANIMEVID_HOME", str(full_run.home))
+    assert full_run.result.style_path == style_path("full")
+    generator = load_generator(style_path("full"))
+    with torch.no_grad():
+        output = generator(torch.rand(1, 3, 20, 28) * 2 - 1)
+    assert output.shape == (1, 3, 20, 28) and output.abs().max() <= 1
+    training = json.loads(read_metadata(style_path("full"))["training"])
+    assert training["steps"] == 6 and training["lr_g"] == 8e-5 and training["adv_weight"] == 300.0
+    assert training["vgg_preprocessing"] == "torchvision"
+
+    from animevid.api import stylize
+    from animevid.stylizer import InferenceOptions
+
+    photo = write_rgb(tmp_path / "photo.png", cv2.cvtColor(cv2.imread(str(next(full_run.result.run_dir.glob("samples/*.png")))), cv2.COLOR_BGR2RGB))
+    stylize(photo, tmp_path / "anime.png", style="full", options=InferenceOptions(device="cpu"), progress=False)
+    assert cv2.imread(str(tmp_path / "anime.png")).shape == cv2.imread(str(photo)).shape
+
+
+def test_resumed_run_equals_uninterrupted_run(full_run, inputs, tmp_path):
+    interrupted = tiny_config(inputs, tmp_path / "run", "resumed", max_steps=3)  # stops inside an adversarial epoch
+    first = train(interrupted)
+    assert first.step == 3
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["batch"] == 1
+    resumed = dataclasses.replace(interrupted, out=None, resume=tmp_path / "run", max_steps=None, overwrite=True)
+    second = train(resumed)
+    assert second.step == 6
+
+    reference = load_checkpoint(full_run.result.run_dir / "checkpoints" / "last.pt")
+    checkpoint = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    for network in ("generator", "discriminator"):
+        for name, value in reference[network].items():
+            assert torch.equal(checkpoint[network][name], value), f"{network}.{name}"
+    for optimizer in ("generator_optimizer", "discriminator_optimizer"):
+        for index, state in reference[optimizer]["state"].items():
+            assert torch.equal(checkpoint[optimizer]["state"][index]["exp_avg"], state["exp_avg"])
+
+    def losses(run_dir: Path) -> list[dict]:
+        records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if k not in ("time", "steps_per_s")} for r in records]
+
+    assert losses(tmp_path / "run") == losses(full_run.result.run_dir)
+
+
+def test_resume_refuses_other_data_settings(full_run, inputs, tmp_path):
+    config = tiny_config(inputs, None, "full", resume=full_run.result.run_dir, batch_size=4, overwrite=True)
+    with pytest.raises(UsageError, match="--batch-size 2 → 4"):
+        train(config)
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"image_size": 30}, "multiple of 8"),
+        ({"batch_size": 0}, "--batch-size must be ≥ 1"),
+        ({"lr_g": 0.0}, "--lr-g must be a positive number"),
+        ({"epochs": 0, "init_epochs": 0}, "at least one epoch"),
+        ({"name": "Bad Name"}, "invalid style name"),
+        ({"amp": "fp8"}, "--amp must be one of"),
+        ({"photos": None}, "--photos is required"),
+    ],
+)
+def test_invalid_settings_are_refused_up_front(inputs, tmp_path, overrides, message):
+    with pytest.raises(UsageError, match=message):
+        tiny_config(inputs, tmp_path / "run", **{"name": "ok", **overrides}).validate()
+    assert not (tmp_path / "run").exists()
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+
+def _cli_args(inputs: SimpleNamespace, out: Path, name: str = "cli", **options) -> list[str]:
+    values = {
+        "photos": inputs.photos,
+        "anime": inputs.anime,
+        "vgg": inputs.vgg,
+        "name": name,
+        "out": out,
+        "image-size": IMAGE_SIZE,
+        "batch-size": 2,
+        "num-workers": 0,
+        "samples": 1,
+        **options,
+    }
+    args = []
+    for key, value in values.items():
+        if value is not None:
+            args += [f"--{key}", str(value)]
+    return args + ["--no-progress"]
+
+
+def test_cli_trains_installs_and_resumes_from_the_folder_alone(inputs, tmp_path):
+    out = tmp_path / "run"
+    result = run_cli("train", *_cli_args(inputs, out, epochs=1, **{"max-steps": 3, "lr-g": 1e-4}))
+    assert result.exit_code == 0, result.output
+    assert "installed style 'cli'" in result.stdout
+    assert style_path("cli").is_file()
+    # only the folder: the rest (photos, lr-g 1e-4...) comes from its config.json
+    result = run_cli("train", "--resume", out, "--overwrite", "--no-progress", "--num-workers", "0")
+    assert result.exit_code == 0, result.output
+    assert "trained 4 steps (2 epochs)" in result.stdout
+    assert json.loads((out / "config.json").read_text())["lr_g"] == 1e-4
+
+
+@pytest.mark.parametrize(
+    ("case", "fragments"),
+    [
+        ("empty photos", ("contains no images",)),
+        ("unreadable photo", ("bad.png is not a readable image",)),
+        ("missing vgg", ("VGG19 weights file", "does not exist")),
+        ("foreign vgg", ("is not torchvision's VGG19 state dict",)),
+        ("no smooth", ("not a style dataset", "extract-frames")),
+        ("style installed", ("already installed", "--overwrite")),
+        ("run exists", ("already holds a run", "--resume")),
+        ("nothing to resume", ("is not a training run folder",)),
+    ],
+)
+def test_cli_bad_inputs_give_one_line_errors(inputs, tmp_path, random_weights, case, fragments):
+    options: dict = {}
+    if case == "empty photos":
+        (tmp_path / "empty").mkdir()
+        options["photos"] = tmp_path / "empty"
+    elif case == "unreadable photo":
+        photos = make_photos(tmp_path / "photos", 2)
+        (photos / "bad.png").write_bytes(b"\x00" * 100)
+        options["photos"] = photos
+    elif case == "missing vgg":
+        options["vgg"] = tmp_path / "vgg19.pth"
+    elif case == "foreign vgg":
+        options["vgg"] = random_weights
+    elif case == "no smooth":
+        options["anime"] = make_photos(tmp_path / "dataset" / "style", 2).parent
+    elif case == "style installed":
+        run_cli("styles", "add", "cli", random_weights)
+    elif case == "run exists":
+        (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+        (tmp_path / "run" / "checkpoints" / "last.pt").write_bytes(b"")
+    elif case == "nothing to resume":
+        (tmp_path / "run").mkdir()
+        options["resume"] = tmp_path / "run"
+    result = run_cli("train", *_cli_args(inputs, tmp_path / "run", **options))
+    assert_one_line_error(result, *fragments)
+
+
+def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(inputs, tmp_path, monkeypatch):
+    import train.loop as loop
+
+    real_init_step, calls = loop.init_step, []
+
+    def init_step_that_diverges(*args, **kwargs):
+        losses = real_init_step(*args, **kwargs)
+        calls.append(1)
+        if len(calls) >= 3:
+            with torch.no_grad():
+                next(args[0].parameters()).fill_(float("nan"))
+            losses = {"loss_init": torch.tensor(float("nan"))}
+        return losses
+
+    monkeypatch.setattr(loop, "init_step", init_step_that_diverges)
+    photos = make_photos(tmp_path / "photos", 8)
+    out = tmp_path / "run"
+    result = run_cli("train", *_cli_args(inputs, out, photos=photos, **{"checkpoint-every": 2, "log-every": 5}))
+    assert_one_line_error(result, "training diverged: loss_init = nan in steps 3–4", "step 2) is kept", f"--resume {out}")
+    checkpoint = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert checkpoint["step"] == 2
+    assert all(torch.isfinite(value).all() for value in checkpoint["generator"].values())
+    assert not style_path("cli").exists()
+
+
+# -- several processes -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world_size: int, port: int, config: TrainConfig, home: str, results: str) -> None:
+    os.environ.update(
+        {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world_size), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "ANIMEVID_HOME": home}
+    )
+    torch.set_num_threads(1)
+    result = train(config)
+    Path(results, f"rank{rank}.json").write_text(json.dumps({"step": result.step, "style": str(result.style_path) if result.style_path else None}))
+
+
+def test_ddp_two_cpu_processes_with_gloo(inputs, tmp_path):
+    import torch.multiprocessing as mp
+
+    config = tiny_config(inputs, tmp_path / "run", "ddp", epochs=1, num_workers=0, deterministic=False)  # 4 photos / (2 × 2): 1 step an epoch
+    home = tmp_path / "home"
+    results = tmp_path / "results"
+    results.mkdir()
+    mp.spawn(_ddp_worker, args=(2, _free_port(), config, str(home), str(results)), nprocs=2, join=True)
+    rank0 = json.loads((results / "rank0.json").read_text())
+    rank1 = json.loads((results / "rank1.json").read_text())
+    assert rank0["step"] == rank1["step"] == 2  # 1 init + 1 adversarial epoch, one step each
+    assert rank0["style"] == str(home / "styles" / "ddp.safetensors") and rank1["style"] is None
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2]  # written once, by rank 0
+    assert json.loads(read_metadata(home / "styles" / "ddp.safetensors")["training"])["world_size"] == 2
