@@ -32,8 +32,8 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from animevid.errors import InputError
+from animevid.imageio import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 STYLE_DIR = "style"
 SMOOTH_DIR = "smooth"
 

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from animevid.errors import UsageError
+from animevid.stylizer import resolve_device as resolve_inference_device
 
 
 @dataclass(frozen=True)
@@ -49,25 +50,14 @@ def context_from_env() -> DistributedContext:
 
 
 def resolve_device(requested: str, context: DistributedContext) -> torch.device:
-    """``auto``: this process's GPU when CUDA is available, else the CPU. Under torchrun a plain
-    ``cuda`` means ``cuda:LOCAL_RANK``."""
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(requested)
-    except (RuntimeError, ValueError):
-        raise UsageError(f"unknown device {requested!r} (use auto, cpu, cuda or cuda:N)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda: no CUDA device is available")
-        index = device.index if device.index is not None else (context.local_rank if context.enabled else torch.cuda.current_device())
+    """Like :func:`animevid.stylizer.resolve_device`, but under torchrun a plain ``cuda`` (or
+    ``auto`` on a GPU machine) means this process's GPU, ``cuda:LOCAL_RANK``."""
+    device = resolve_inference_device(requested)
+    if device.type == "cuda" and device.index is None:
+        index = context.local_rank if context.enabled else torch.cuda.current_device()
         if index >= torch.cuda.device_count():
             raise UsageError(f"--device cuda:{index}: only {torch.cuda.device_count()} CUDA device(s)")
         device = torch.device("cuda", index)
-    elif device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise UsageError("--device mps: MPS is not available")
-    if context.enabled and device.type not in ("cuda", "cpu"):
-        raise UsageError(f"multi-process training runs on CUDA or the CPU, not {device.type}")
     return device
 
 
