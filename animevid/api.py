@@ -6,12 +6,16 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InputError, OutputError, UsageError
 from .fileio import check_destination
 from .imageio import IMAGE_SUFFIXES, is_image_path, read_image, write_image
 from .progress import ProgressReporter
 from .stylizer import InferenceOptions, Stylizer
+
+if TYPE_CHECKING:
+    from .video import VideoOptions
 
 
 @dataclass
@@ -125,13 +129,14 @@ def stylize(
     overwrite: bool = False,
     progress: bool = True,
     mirror: str | None = None,
-    video_options: object | None = None,
+    video_options: VideoOptions | None = None,
 ) -> StylizeResult:
     """Stylize a photo, a folder of photos, or a video, choosing by what ``source`` is.
 
     Exactly one of ``style`` (an installed or fetchable style name) and ``weights`` (a weights
     file in any supported format) selects the generator. The destination is never overwritten
-    unless ``overwrite``, and nothing half-written is ever left at it.
+    unless ``overwrite``, and nothing half-written is ever left at it. ``video_options`` (codec,
+    quality, segment, batch size, ``keep_partial``) apply to videos only.
     """
     source, destination = Path(source), Path(destination)
     if not source.exists():
@@ -145,14 +150,9 @@ def stylize(
     if is_image_path(source):
         _check_image_job(source, destination, overwrite)
         return stylize_image(make_stylizer(style, weights, options, mirror), source, destination, overwrite=overwrite)
-    from .video import VideoOptions, stylize_video
+    from .video import VideoOptions, check_video_job, stylize_video
 
-    check_destination(destination, overwrite, source)
-    return stylize_video(
-        make_stylizer(style, weights, options, mirror),
-        source,
-        destination,
-        video_options if isinstance(video_options, VideoOptions) else VideoOptions(),
-        overwrite=overwrite,
-        progress=progress,
-    )
+    video_options = video_options or VideoOptions()
+    check_video_job(source, destination, video_options, overwrite=overwrite)
+    stylizer = make_stylizer(style, weights, options, mirror)
+    return stylize_video(stylizer, source, destination, video_options, overwrite=overwrite, progress=progress)

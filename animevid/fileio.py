@@ -11,6 +11,10 @@ from pathlib import Path
 
 from .errors import OutputError
 
+# Read once at import (still single-threaded): os.umask can only be read by setting it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 # Temporary files are named ".<destination name>.<8 random chars>.part<destination suffix>".
 _TEMPORARY_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part(\.[^.]*)?$")
 
@@ -46,6 +50,8 @@ def atomic_path(destination: str | os.PathLike, suffix: str | None = None) -> It
         raise OutputError(f"cannot write to {destination.parent}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp creates the file 0600; give the result the mode any new file of the user would have.
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
         try:

@@ -1,13 +1,20 @@
-"""The generator wrapped for inference: device, precision, batching, resolution bound.
+"""The generator wrapped for inference: device, precision, memory layout, batching, overlap.
 
 :class:`Stylizer` turns batches of RGB uint8 frames into stylized RGB uint8 frames. Images,
-folders and videos all go through :meth:`Stylizer.frames`.
+folders and videos all go through :meth:`Stylizer.frames`. Long sequences (videos, frame
+iterators) go through :meth:`Stylizer.run_batches`, which on CUDA overlaps the upload of batch
+n+1 (pinned host buffers, a side stream) and the download of batch n with the generator, and
+through :meth:`Stylizer.stream` for frames held in memory.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +25,17 @@ from .models.animegan import AnimeGANGenerator
 from .weights import load_generator
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+# CUDA batches hold about this many pixels (8 frames of 720p, 3 of 1080p, 1 of 4K): the
+# generator's full-resolution 128-channel activations (about 0.5 GB per 1080p frame in fp16)
+# dominate memory, and larger batches no longer raise the throughput once the GPU is saturated.
+CUDA_PIXELS_PER_BATCH = 8 * 1280 * 720
+MAX_BATCH_SIZE = 16
+# On the CPU the generator saturates every core with one frame; batching adds latency and
+# memory for no throughput (measured, see the README's performance notes).
+CPU_BATCH_SIZE = 1
+
+T = TypeVar("T")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -39,7 +57,13 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """``auto``: fp16 on CUDA, fp32 on the CPU. Half precision is refused on the CPU."""
+    """``auto``: fp16 autocast on CUDA, fp32 on the CPU. Half precision is refused on the CPU.
+
+    bfloat16 is not the CPU default even where the CPU computes it natively (AVX-512 BF16, AMX),
+    although it is about twice as fast there: its 8-bit mantissa moves the output by about
+    2 LSB on average (random weights, measured), above the 1 LSB this tool accepts silently.
+    ``--dtype bfloat16`` opts in.
+    """
     if dtype == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if dtype not in DTYPES:
@@ -63,11 +87,90 @@ class InferenceOptions:
             raise UsageError(f"--max-side must be at least {AnimeGANGenerator.MIN_SIZE}, got {self.max_side}")
 
 
+class PipelineCancelled(Exception):
+    """Raised in a waiting stage when another stage of the same pipeline has stopped it."""
+
+
+class HostBufferPool:
+    """A fixed set of reusable (B, H, W, 3) uint8 host buffers: bounded memory and backpressure.
+
+    On CUDA the buffers are pinned, so that copies between them and the GPU run asynchronously.
+    A buffer given back with an event is handed out again only after that event has completed,
+    i.e. once the GPU has finished reading it (upload) or writing it (download).
+    """
+
+    def __init__(self, count: int, shape: tuple[int, int, int, int], *, pin_memory: bool = False) -> None:
+        if count < 1:
+            raise ValueError("a buffer pool needs at least one buffer")
+        self.shape = shape
+        self._free: queue.Queue[tuple[torch.Tensor, torch.cuda.Event | None]] = queue.Queue()
+        for _ in range(count):
+            self._free.put((torch.empty(shape, dtype=torch.uint8, pin_memory=pin_memory), None))
+
+    def acquire(self, stop: threading.Event | None = None) -> torch.Tensor:
+        """A free buffer; blocks until one is given back. Raises PipelineCancelled once ``stop`` is set."""
+        while True:
+            try:
+                buffer, pending = self._free.get(timeout=0.05)
+            except queue.Empty:
+                if stop is not None and stop.is_set():
+                    raise PipelineCancelled from None
+                continue
+            if pending is not None:
+                pending.synchronize()
+            return buffer
+
+    def release(self, buffer: torch.Tensor, after: torch.cuda.Event | None = None) -> None:
+        """Give ``buffer`` back; it is reused only once ``after`` (if any) has completed."""
+        self._free.put((buffer, after))
+
+
+@dataclass
+class FrameBatch(Generic[T]):
+    """Frames waiting for the generator, with the caller's data for them (timestamps, ...)."""
+
+    pixels: torch.Tensor  # (B, H, W, 3) uint8 on the host; frames [0, count) are valid
+    count: int
+    context: T
+    pool: HostBufferPool | None = None  # where ``pixels`` goes back once the generator no longer needs it
+
+
+@dataclass
+class StylizedBatch(Generic[T]):
+    """Stylized frames on the host, possibly still being downloaded: read them with :meth:`frames`."""
+
+    pixels: torch.Tensor  # (B, H, W, 3) uint8 on the host; frames [0, count) are valid
+    count: int
+    context: T
+    ready: torch.cuda.Event | None = None  # completes when the download has landed in ``pixels``
+    pool: HostBufferPool | None = None
+
+    def frames(self) -> torch.Tensor:
+        """The (count, H, W, 3) uint8 stylized frames; waits for their download to finish."""
+        if self.ready is not None:
+            self.ready.synchronize()
+        return self.pixels[: self.count]
+
+    def release(self) -> None:
+        """Hand the host buffer back to its pool (call when done with :meth:`frames`)."""
+        if self.pool is not None:
+            self.pool.release(self.pixels)
+            self.pool = None
+
+
+@dataclass
+class _Uploaded(Generic[T]):
+    batch: FrameBatch[T]
+    pixels: torch.Tensor  # (B, H, W, 3) uint8 on the device (the host tensor itself on the CPU)
+    done: torch.cuda.Event | None
+
+
 class Stylizer:
     """An AnimeGAN generator ready for inference on one device.
 
     >>> stylizer = Stylizer.from_weights("hayao.safetensors", InferenceOptions(device="cpu"))
     >>> anime = stylizer.image(photo)  # (H, W, 3) uint8 RGB in, same shape out
+    >>> for anime in stylizer.stream(frames): ...  # any iterable of equally sized frames
     """
 
     def __init__(self, generator: AnimeGANGenerator, options: InferenceOptions | None = None) -> None:
@@ -75,10 +178,16 @@ class Stylizer:
         self.device = resolve_device(self.options.device)
         self.dtype = resolve_dtype(self.options.dtype, self.device)
         generator = generator.eval().requires_grad_(False)
-        self.generator = generator.to(self.device, memory_format=torch.channels_last)
-        self._forward = torch.compile(self.generator) if self.options.compile else self.generator
+        # channels_last suits cuDNN's tensor-core kernels (and frames arrive as (B, H, W, 3), which
+        # is channels_last once permuted). On the CPU, oneDNN runs this generator faster in NCHW:
+        # channels_last measured 25-35 % slower there, in fp32 and bf16 alike.
+        self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
+        self.generator = generator.to(self.device, memory_format=self.memory_format)
+        self._forward = torch.compile(self.generator, dynamic=False) if self.options.compile else self.generator
+        self._copy_stream: torch.cuda.Stream | None = None
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # frame sizes are constant within a job
+            self._copy_stream = torch.cuda.Stream(self.device)
 
     @classmethod
     def from_weights(cls, weights: str | os.PathLike, options: InferenceOptions | None = None) -> "Stylizer":
@@ -93,6 +202,20 @@ class Stylizer:
     @property
     def dtype_name(self) -> str:
         return str(self.dtype).removeprefix("torch.")
+
+    @property
+    def uses_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    def default_batch_size(self, height: int, width: int) -> int:
+        """Frames per generator call for ``height`` × ``width`` frames on this device."""
+        if not self.uses_cuda:
+            return CPU_BATCH_SIZE
+        return max(1, min(MAX_BATCH_SIZE, CUDA_PIXELS_PER_BATCH // max(1, height * width)))
+
+    def buffer_pool(self, count: int, batch_size: int, height: int, width: int) -> HostBufferPool:
+        """``count`` host buffers of (batch_size, height, width, 3), pinned when the device is CUDA."""
+        return HostBufferPool(count, (batch_size, height, width, 3), pin_memory=self.uses_cuda)
 
     def _inference_size(self, height: int, width: int) -> tuple[int, int]:
         max_side = self.options.max_side
@@ -111,9 +234,10 @@ class Stylizer:
         if batch.dtype != torch.uint8 or batch.dim() != 4 or batch.shape[-1] != 3:
             raise ValueError(f"expected (B, H, W, 3) uint8 frames, got {tuple(batch.shape)} {batch.dtype}")
         height, width = batch.shape[1], batch.shape[2]
-        # BHWC -> BCHW view: a contiguous BHWC tensor is already channels_last, no copy needed.
+        # BHWC -> BCHW view (channels_last strides); the float conversion is the one copy, made
+        # straight into the generator's memory format.
         x = batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
-        x = x.float().div_(127.5).sub_(1.0)  # [0, 255] -> [-1, 1]
+        x = x.to(torch.float32, memory_format=self.memory_format).div_(127.5).sub_(1.0)  # [0, 255] -> [-1, 1]
         size = self._inference_size(height, width)
         if size != (height, width):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
@@ -132,3 +256,128 @@ class Stylizer:
         """Stylize one (H, W, 3) uint8 RGB image."""
         batch = torch.from_numpy(np.ascontiguousarray(rgb))[None]
         return self.frames(batch)[0].cpu().numpy()
+
+    # -- sequences ---------------------------------------------------------------------------------
+
+    def run_batches(
+        self,
+        batches: Iterable[FrameBatch[T]],
+        *,
+        output_pool: HostBufferPool | None = None,
+        stop: threading.Event | None = None,
+    ) -> Iterator[StylizedBatch[T]]:
+        """Stylize ``batches`` in order, yielding each as a :class:`StylizedBatch` with its context.
+
+        On CUDA, batch n+1 is uploaded on a side stream before the generator runs on batch n,
+        and batch n is downloaded into a buffer of ``output_pool`` (pinned, same shape as the
+        input buffers) without waiting: the caller waits in :meth:`StylizedBatch.frames`, ideally
+        on another thread. Without ``output_pool`` each download gets a fresh pinned buffer.
+        Input buffers go back to their pool as soon as the device no longer needs them.
+        A batch with ``count == 0`` passes through with its context (e.g. trailing audio).
+        """
+        pending: _Uploaded[T] | None = None
+        for batch in batches:
+            uploaded = self._upload(batch)
+            if pending is not None:
+                yield self._stylize(pending, output_pool, stop)
+            pending = uploaded
+        if pending is not None:
+            yield self._stylize(pending, output_pool, stop)
+
+    def _upload(self, batch: FrameBatch[T]) -> _Uploaded[T]:
+        if batch.count == 0 or self._copy_stream is None:
+            return _Uploaded(batch, batch.pixels, None)
+        with torch.cuda.stream(self._copy_stream):
+            # non_blocking is safe: the pinned buffer goes back to its pool with `done`, and the
+            # pool hands it out again (to be refilled) only after `done` has completed.
+            pixels = batch.pixels.to(self.device, non_blocking=True)
+            done = torch.cuda.Event(blocking=True)  # host threads wait on it asleep, not spinning
+            done.record(self._copy_stream)
+        if batch.pool is not None:
+            batch.pool.release(batch.pixels, done)
+        return _Uploaded(batch, pixels, done)
+
+    def _stylize(
+        self, uploaded: _Uploaded[T], output_pool: HostBufferPool | None, stop: threading.Event | None
+    ) -> StylizedBatch[T]:
+        batch = uploaded.batch
+        if batch.count == 0:
+            if batch.pool is not None:
+                batch.pool.release(batch.pixels)
+            return StylizedBatch(batch.pixels, 0, batch.context)
+        # A compiled generator is fed whole buffers, so that the last, partial batch of a video
+        # has the same shape and does not trigger a recompilation (the stale tail is discarded).
+        pixels = uploaded.pixels if self.options.compile else uploaded.pixels[: batch.count]
+        if not self.uses_cuda:
+            stylized = self.frames(pixels)[: batch.count]
+            if batch.pool is not None:
+                batch.pool.release(batch.pixels)  # `frames` returned a new tensor: the input is free
+            return StylizedBatch(stylized, batch.count, batch.context)
+        compute = torch.cuda.current_stream(self.device)
+        compute.wait_event(uploaded.done)  # GPU-side wait: the host thread does not block here
+        # The tensor was allocated on the copy stream; tell the caching allocator that the
+        # compute stream uses it too, or its memory could be reused before the generator ran.
+        uploaded.pixels.record_stream(compute)
+        stylized = self.frames(pixels)[: batch.count]
+        if output_pool is not None:
+            host = output_pool.acquire(stop)
+        else:
+            host = torch.empty((batch.pixels.shape[0], *stylized.shape[1:]), dtype=torch.uint8, pin_memory=True)
+        # Asynchronous into pinned memory; readers wait on `ready` (StylizedBatch.frames). The
+        # device tensor may be freed right away: the allocator only reuses it for work queued
+        # later on the same stream, i.e. after this copy.
+        host[: batch.count].copy_(stylized, non_blocking=True)
+        ready = torch.cuda.Event(blocking=True)
+        ready.record(compute)
+        return StylizedBatch(host, batch.count, batch.context, ready, output_pool)
+
+    def stream(self, frames: Iterable[np.ndarray], batch_size: int | None = None) -> Iterator[np.ndarray]:
+        """Stylize (H, W, 3) uint8 RGB frames lazily and in order; all frames must share one size.
+
+        Memory stays bounded (a few batches) however long ``frames`` is, so this suits frames
+        decoded on the fly as well as lists. ``batch_size`` defaults to
+        :meth:`default_batch_size`. Each yielded array is a fresh copy the caller owns.
+        """
+        iterator = iter(frames)
+        first = next(iterator, None)
+        if first is None:
+            return
+        first = _check_frame(first, None)
+        height, width = first.shape[:2]
+        batch_size = batch_size or self.default_batch_size(height, width)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        # Three input buffers: one being filled, one uploaded ahead, one in the generator.
+        inputs = self.buffer_pool(3, batch_size, height, width)
+        outputs = self.buffer_pool(2, batch_size, height, width) if self.uses_cuda else None
+
+        def batches() -> Iterator[FrameBatch[None]]:
+            pixels, count = inputs.acquire(), 0
+            for frame in _chain_first(first, iterator):
+                pixels[count].copy_(torch.from_numpy(_check_frame(frame, (height, width))))
+                count += 1
+                if count == batch_size:
+                    yield FrameBatch(pixels, count, None, inputs)
+                    pixels, count = inputs.acquire(), 0
+            yield FrameBatch(pixels, count, None, inputs)
+
+        for stylized in self.run_batches(batches(), output_pool=outputs):
+            try:
+                for frame in stylized.frames():
+                    yield frame.numpy().copy()
+            finally:
+                stylized.release()
+
+
+def _chain_first(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    yield first
+    yield from rest
+
+
+def _check_frame(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"expected (H, W, 3) uint8 RGB frames, got {frame.shape} {frame.dtype}")
+    if size is not None and frame.shape[:2] != size:
+        raise ValueError(f"all frames must have the first frame's size {size}, got {frame.shape[:2]}")
+    return frame

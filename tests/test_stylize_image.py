@@ -1,4 +1,5 @@
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -25,6 +26,9 @@ def test_photo_to_png(photo, tmp_path, random_weights):
     assert styled.shape == original.shape == (45, 61, 3)
     assert np.abs(styled.astype(int) - original.astype(int)).mean() > 10
     assert sorted(p.name for p in tmp_path.iterdir()) == ["anime.png", "photo.jpg"]
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_library_matches_cli_and_is_deterministic(photo, tmp_path, random_weights):

@@ -1,0 +1,809 @@
+"""Videos: decode → stylize in batches → encode, streaming, with memory bounded whatever the length.
+
+Three stages run at once, joined by bounded queues and fixed pools of reusable frame buffers, so
+a slow stage makes the others wait instead of piling frames up in memory:
+
+* a decoder thread demuxes and decodes with PyAV, turns every frame upright (rotation metadata
+  is applied to the pixels), pads odd sides to even ones (yuv420p) and fills host buffers
+  (pinned on CUDA);
+* the calling thread runs the generator (:meth:`Stylizer.run_batches`: on CUDA the upload of
+  batch n+1 and the download of batch n overlap the generator on batch n);
+* an encoder thread encodes every frame with its source timestamp (libx264, yuv420p by default)
+  and remuxes the audio and subtitle packets untouched.
+
+A failure in any stage stops all of them and is raised once, in the calling thread. The output
+is written to a temporary file beside the destination and renamed only on success; with
+``keep_partial`` an interrupted job (Ctrl-C, SIGTERM) or a damaged input still ends with a
+playable file holding the frames done so far.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import av
+import torch
+
+from .errors import DeviceError, InputError, Interrupted, OutputError, UsageError
+from .fileio import atomic_path, check_destination
+from .progress import ProgressReporter
+from .stylizer import FrameBatch, HostBufferPool, PipelineCancelled, StylizedBatch, Stylizer
+
+if TYPE_CHECKING:
+    from .api import StylizeResult
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+DEFAULT_CODEC = "libx264"
+DEFAULT_CRF = 18  # visually close to lossless; flat anime colours keep the files small anyway
+DEFAULT_PRESET = "medium"
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+CRF_CODECS = ("libx264", "libx265")  # the encoders that take --crf and --preset
+QUEUE_BATCHES = 2  # batches waiting between two stages; with the buffer pools this bounds memory
+_POLL_SECONDS = 0.05  # how often a blocked stage checks whether another one has stopped the job
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How a video is cut and encoded. Validated on creation (:class:`UsageError`)."""
+
+    codec: str = DEFAULT_CODEC  # any FFmpeg video encoder, e.g. libx264, libx265, libvpx-vp9, mpeg4
+    crf: int | None = None  # libx264/libx265 quality, 0-51, lower is better; None: DEFAULT_CRF
+    preset: str | None = None  # libx264/libx265 speed preset; None: DEFAULT_PRESET
+    batch_size: int | None = None  # frames per generator call; None: Stylizer.default_batch_size
+    start: float | None = None  # seconds from the beginning of the video
+    end: float | None = None  # seconds from the beginning of the video (exclusive)
+    keep_partial: bool = False  # on interruption or damaged input, keep a playable file of what was done
+
+    def __post_init__(self) -> None:
+        try:
+            codec = av.Codec(self.codec, "w")
+        except ValueError:
+            raise UsageError(f"unknown video encoder {self.codec!r} (e.g. libx264, libx265, libvpx-vp9, mpeg4)") from None
+        if codec.type != "video":
+            raise UsageError(f"{self.codec!r} is an {codec.type} encoder, not a video encoder")
+        if self.codec not in CRF_CODECS and (self.crf is not None or self.preset is not None):
+            raise UsageError(f"--crf and --preset apply to {' and '.join(CRF_CODECS)} only, not {self.codec}")
+        if self.crf is not None and not 0 <= self.crf <= 51:
+            raise UsageError(f"--crf must be between 0 and 51, got {self.crf}")
+        if self.preset is not None and self.preset not in X26X_PRESETS:
+            raise UsageError(f"unknown --preset {self.preset!r} (use one of {', '.join(X26X_PRESETS)})")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.start is not None and not (math.isfinite(self.start) and self.start >= 0):
+            raise UsageError(f"--start must be a number of seconds >= 0, got {self.start}")
+        if self.end is not None and not (math.isfinite(self.end) and self.end > (self.start or 0)):
+            raise UsageError(f"--end must be after --start (seconds), got {self.end}")
+
+    def encoder_options(self) -> dict[str, str]:
+        """Options handed to the encoder (libx264/libx265: crf and preset)."""
+        if self.codec not in CRF_CODECS:
+            return {}
+        crf = DEFAULT_CRF if self.crf is None else self.crf
+        return {"crf": str(crf), "preset": self.preset or DEFAULT_PRESET}
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What :func:`probe_video` learned about a file's video stream."""
+
+    width: int  # as stored, before rotation
+    height: int
+    rotation: int  # degrees counter-clockwise that turn a stored frame upright: 0, 90, 180 or 270
+    time_base: Fraction
+    frame_rate: Fraction | None
+    start_pts: int  # the stream's first timestamp, in time_base units
+    duration: float | None  # seconds
+    frames: int  # frame count announced by the container, 0 when unknown
+    missing_frames: int = 0  # frames the container's index places beyond the end of the file (truncated)
+
+    @property
+    def upright_size(self) -> tuple[int, int]:
+        """(height, width) of a frame once turned upright."""
+        return (self.width, self.height) if self.rotation in (90, 270) else (self.height, self.width)
+
+
+def probe_video(source: str | os.PathLike) -> VideoInfo:
+    """Open ``source``, find its video stream and decode its first frame; :class:`InputError` if any fails."""
+    source = Path(source)
+    with _open_input(source) as container:
+        stream = _video_stream(container, source)
+        return _probe_stream(container, stream, source)
+
+
+def check_video_job(
+    source: str | os.PathLike, destination: str | os.PathLike, options: VideoOptions | None = None, *, overwrite: bool = False
+) -> VideoInfo:
+    """Refuse everything that can be refused before any work (and before loading weights)."""
+    return _plan(Path(source), Path(destination), options or VideoOptions(), overwrite).info
+
+
+def stylize_video(
+    stylizer: Stylizer,
+    source: str | os.PathLike,
+    destination: str | os.PathLike,
+    options: VideoOptions | None = None,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> StylizeResult:
+    """Stylize every frame of ``source`` into the video file ``destination``.
+
+    Frames keep their source timestamps (variable frame rate included); audio and subtitle
+    streams are copied packet for packet (subtitles the output container cannot hold are
+    dropped with a warning); rotation metadata is applied to the pixels, so the output is
+    upright without metadata; odd sides are padded to even by repeating the last row or column.
+    The destination is never overwritten unless ``overwrite``, is refused if it is the source,
+    and never receives a half-written file unless ``options.keep_partial``.
+    """
+    from .api import StylizeResult
+
+    options = options or VideoOptions()
+    source, destination = Path(source), Path(destination)
+    plan = _plan(source, destination, options, overwrite)
+    for warning in plan.warnings:
+        logger.warning(warning)
+    height, width = plan.frame_size
+    batch_size = options.batch_size or stylizer.default_batch_size(height, width)
+    job = _VideoJob(stylizer, plan, options, batch_size, progress)
+    started = time.perf_counter()
+    try:
+        with _sigterm_raises_keyboard_interrupt():
+            frames = job.run()
+    except _Terminated:
+        raise Interrupted(f"terminated (SIGTERM); nothing was written to {destination}") from None
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; nothing was written to {destination}") from None
+    return StylizeResult(
+        "video", frames, time.perf_counter() - started, str(stylizer.device), stylizer.dtype_name, batch_size
+    )
+
+
+# -- planning --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    source: Path
+    destination: Path
+    output_format: str
+    info: VideoInfo
+    video_index: int
+    copied: tuple[int, ...]  # indexes of the audio and subtitle streams copied as they are
+    pixel_format: str
+    frame_size: tuple[int, int]  # (height, width) written: upright, padded to what the pixel format needs
+    warnings: tuple[str, ...]
+    expected_frames: int | None
+
+
+def _plan(source: Path, destination: Path, options: VideoOptions, overwrite: bool) -> _Plan:
+    if destination.is_dir():
+        raise OutputError(f"output {destination} is a directory")
+    output_format = OUTPUT_FORMATS.get(destination.suffix.lower())
+    if output_format is None:
+        raise UsageError(f"output {destination} must be a video file ({', '.join(OUTPUT_FORMATS)})")
+    output_codecs = _supported_codecs(output_format)
+    with _open_input(source) as container:
+        stream = _video_stream(container, source)
+        warnings: list[str] = []
+        info = _probe_stream(container, stream, source, warnings)
+        check_destination(destination, overwrite, source)
+        if options.codec not in output_codecs:
+            raise UsageError(f"{destination.suffix} files cannot hold {options.codec} video; choose another --codec or container")
+        copied: list[int] = []
+        warnings += _side_streams(container, stream, output_codecs, destination.suffix, copied)
+        video_index = stream.index  # read while the container is open: streams die with it
+    if options.start is not None and info.duration is not None and options.start >= info.duration:
+        raise UsageError(f"--start {options.start:g} s is not before the end of the video ({info.duration:.2f} s)")
+    pixel_format = _pixel_format(options.codec)
+    height, width = info.upright_size
+    pad_h, pad_w = _chroma_alignment(pixel_format)
+    frame_size = (height + (-height % pad_h), width + (-width % pad_w))
+    if frame_size != (height, width):
+        warnings.append(
+            f"{pixel_format} needs even sides: the {width}x{height} frames are written as "
+            f"{frame_size[1]}x{frame_size[0]} (last row/column repeated)"
+        )
+    return _Plan(
+        source, destination, output_format, info, video_index, tuple(copied), pixel_format, frame_size,
+        tuple(warnings), _expected_frames(info, options),
+    )  # fmt: skip
+
+
+def _open_input(source: Path) -> av.container.InputContainer:
+    if source.is_dir():
+        raise InputError(f"input {source} is a directory, not a video")
+    if not source.exists():
+        raise InputError(f"input {source} does not exist")
+    if source.stat().st_size == 0:
+        raise InputError(f"input {source} is empty")
+    try:
+        return av.open(str(source), metadata_errors="replace")
+    except (av.FFmpegError, OSError) as exc:
+        raise InputError(f"{source} is not a readable video ({_reason(exc)})") from None
+
+
+def _video_stream(container: av.container.InputContainer, source: Path) -> av.video.stream.VideoStream:
+    stream = container.streams.best("video")  # skips cover art when a real video stream exists
+    if stream is None or stream.disposition & av.stream.Disposition.attached_pic:
+        raise InputError(f"{source} has no video stream")
+    return stream
+
+
+def _probe_stream(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, source: Path, warnings: list[str] | None = None
+) -> VideoInfo:
+    frames = container.decode(stream)
+    try:
+        first = next(frames, None)
+    except (av.FFmpegError, OSError) as exc:
+        raise InputError(f"{source} is damaged: its first video frame cannot be decoded ({_reason(exc)})") from None
+    finally:
+        frames.close()  # before the container closes: the generator holds its demuxer
+    if first is None:
+        raise InputError(f"{source} has no video frames")
+    rotation = first.rotation
+    upright = round(rotation / 90) * 90 % 360
+    if abs(((rotation - upright) + 180) % 360 - 180) > 1:
+        if warnings is not None:
+            warnings.append(f"the rotation of {rotation} degrees is not a multiple of 90 and is ignored")
+        upright = 0
+    time_base = stream.time_base or Fraction(1, 90000)
+    duration = None
+    if stream.duration is not None:
+        duration = float(stream.duration * time_base)
+    elif container.duration is not None:
+        duration = container.duration / av.time_base
+    return VideoInfo(
+        width=first.width,
+        height=first.height,
+        rotation=upright,
+        time_base=time_base,
+        frame_rate=stream.average_rate or stream.guessed_rate,
+        start_pts=stream.start_time if stream.start_time is not None else (first.pts or 0),
+        duration=duration,
+        frames=stream.frames or 0,
+        missing_frames=_frames_beyond_end_of_file(stream, source),
+    )
+
+
+def _frames_beyond_end_of_file(stream: av.video.stream.VideoStream, source: Path) -> int:
+    """Frames whose data the index (mp4/mov: every sample) places past the end of the file.
+
+    A truncated file often just ends: the demuxer stops without an error, so the index is what
+    tells a cut-off download from a short video.
+    """
+    size = source.stat().st_size
+    entries = stream.index_entries
+    return sum(1 for i in range(len(entries)) if entries[i].size and entries[i].pos + entries[i].size > size)
+
+
+def _side_streams(
+    container: av.container.InputContainer, video: av.video.stream.VideoStream, output_codecs: set[str], suffix: str,
+    copied: list[int],
+) -> list[str]:  # fmt: skip
+    """Append to ``copied`` the audio and subtitle streams to copy; return warnings for those dropped.
+
+    Audio the output container cannot hold is refused (it is never silently lost); subtitles it
+    cannot hold, data and attachment streams are dropped with a warning.
+    """
+    warnings = []
+    for stream in container.streams:
+        if stream.index == video.index:
+            continue
+        codec = stream.codec_context.name if stream.codec_context is not None else None
+        described = f"{stream.type} stream #{stream.index} ({codec or 'unknown codec'})"
+        if stream.type == "audio":
+            if codec not in output_codecs:
+                raise UsageError(
+                    f"{described} cannot be stored in a {suffix} file, and audio is copied, never "
+                    "re-encoded: write a .mkv file instead"
+                )
+            copied.append(stream.index)
+        elif stream.type == "subtitle" and codec in output_codecs:
+            copied.append(stream.index)
+        elif stream.type == "subtitle":
+            warnings.append(f"{described} dropped: {suffix} files cannot hold it (.mkv can)")
+        else:
+            warnings.append(f"{described} dropped: only video, audio and subtitles are written")
+    return warnings
+
+
+_SUPPORTED_CODECS: dict[str, set[str]] = {}
+
+
+def _supported_codecs(output_format: str) -> set[str]:
+    if output_format not in _SUPPORTED_CODECS:
+        with av.open(io.BytesIO(), "w", format=output_format) as probe:
+            _SUPPORTED_CODECS[output_format] = set(probe.supported_codecs)
+    return _SUPPORTED_CODECS[output_format]
+
+
+def _pixel_format(codec_name: str) -> str:
+    formats = [f.name for f in av.Codec(codec_name, "w").video_formats or ()]
+    return "yuv420p" if "yuv420p" in formats or not formats else formats[0]
+
+
+def _chroma_alignment(pixel_format: str) -> tuple[int, int]:
+    """(rows, columns) a frame's sides must be multiples of, from the chroma subsampling."""
+    probe = av.VideoFormat(pixel_format, 4, 4)
+    chroma = probe.components[1] if len(probe.components) > 2 else probe.components[0]
+    return 4 // chroma.height, 4 // chroma.width
+
+
+def _expected_frames(info: VideoInfo, options: VideoOptions) -> int | None:
+    if options.start is None and options.end is None and info.frames:
+        return info.frames
+    if info.duration is None or not info.frame_rate:
+        return None
+    end = info.duration if options.end is None else min(options.end, info.duration)
+    return max(0, round((end - (options.start or 0)) * info.frame_rate))
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+# -- the pipeline ----------------------------------------------------------------------------------
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same clean stop as Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises_keyboard_interrupt() -> Iterator[None]:
+    """While the job runs, SIGTERM stops it like Ctrl-C; the previous handler is restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be installed from the main thread; the caller owns signals there
+        return
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Stages:
+    """Shared stop flag and first error of a pipeline's stages; bounded, cancellable queue ops."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def fail(self, error: BaseException) -> None:
+        with self._lock:
+            if self.error is None:  # the first failure is the one reported; the rest follow from it
+                self.error = error
+        self.stop.set()
+
+    def put(self, channel: queue.Queue, item: object) -> None:
+        while True:
+            if self.stop.is_set():
+                raise PipelineCancelled
+            try:
+                channel.put(item, timeout=_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+    def get(self, channel: queue.Queue) -> object:
+        while True:
+            if self.stop.is_set():
+                raise PipelineCancelled
+            try:
+                return channel.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                continue
+
+    def spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
+        def run() -> None:
+            try:
+                target()
+            except PipelineCancelled:
+                pass
+            except BaseException as exc:  # re-raised in the calling thread by the job
+                self.fail(exc)
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
+        return thread
+
+
+_END = object()  # end of stream, after the last batch
+
+
+@dataclass
+class _BatchContext:
+    """What travels with a batch of frames from the decoder to the encoder."""
+
+    pts: list[int]  # output timestamps of the frames, in the video time base
+    durations: list[int]  # frame durations from the source (0: unknown), same time base
+    side_packets: list[av.Packet]  # audio/subtitle packets demuxed up to these frames, already shifted
+
+
+@dataclass
+class _Outcome:
+    frames: int
+    error: BaseException | None
+    finalize: bool  # write the trailer and move the file to the destination
+
+
+class _VideoJob:
+    def __init__(self, stylizer: Stylizer, plan: _Plan, options: VideoOptions, batch_size: int, progress: bool) -> None:
+        self.stylizer = stylizer
+        self.plan = plan
+        self.options = options
+        self.batch_size = batch_size
+        self.progress = progress
+
+    def run(self) -> int:
+        plan = self.plan
+        with atomic_path(plan.destination) as tmp, _open_input(plan.source) as source:
+            try:
+                output = av.open(str(tmp), "w", format=plan.output_format, container_options=self._container_options())
+            except (av.FFmpegError, OSError) as exc:
+                raise OutputError(f"cannot write {plan.destination}: {_reason(exc)}") from None
+            closed = False
+            try:
+                video_out, side_out = self._add_streams(source, output)
+                encoder = _Encoder(plan, output, video_out, side_out)
+                outcome = self._run_stages(source, encoder)
+                if not outcome.finalize:
+                    raise outcome.error
+                try:
+                    encoder.mux_video(video_out.encode(None))  # flush the encoder's delayed frames
+                    closed = True
+                    output.close()  # writes the trailer (and moves the index up front for mp4/mov)
+                except (av.FFmpegError, OSError) as exc:
+                    raise OutputError(f"cannot write {plan.destination}: {_reason(exc)}") from None
+            finally:
+                if not closed:
+                    with contextlib.suppress(Exception):  # the error being raised says more
+                        output.close()
+        if outcome.error is not None:  # a partial file was kept on purpose: report why it is partial
+            raise outcome.error
+        return outcome.frames
+
+    def _container_options(self) -> dict[str, str]:
+        # The index up front lets players start before the whole file has arrived.
+        return {"movflags": "+faststart"} if self.plan.output_format in ("mp4", "mov") else {}
+
+    def _add_streams(self, source: av.container.InputContainer, output: av.container.OutputContainer):
+        plan, info = self.plan, self.plan.info
+        video_in = source.streams[plan.video_index]
+        rate = info.frame_rate or Fraction(25)
+        try:
+            video_out = output.add_stream(self.options.codec, rate=rate, options=self.options.encoder_options())
+        except (av.FFmpegError, ValueError) as exc:
+            raise OutputError(f"cannot set up the {self.options.codec} encoder: {_reason(exc)}") from None
+        video_out.height, video_out.width = plan.frame_size
+        video_out.pix_fmt = plan.pixel_format
+        # Timestamps are copied from the source frames: the output counts in the source's units.
+        video_out.time_base = info.time_base
+        video_out.codec_context.time_base = info.time_base
+        if not self.stylizer.uses_cuda:
+            # The CPU generator is ~1000x slower than encoding; extra encoder threads would only
+            # compete with its OpenMP threads, which degrade badly when they do not get a core.
+            video_out.codec_context.thread_count = 1
+        context_in, context_out = video_in.codec_context, video_out.codec_context
+        sar = context_in.sample_aspect_ratio
+        if sar:
+            context_out.sample_aspect_ratio = 1 / sar if info.rotation in (90, 270) else sar
+        for attribute in ("colorspace", "color_primaries", "color_trc"):
+            with contextlib.suppress(AttributeError, ValueError, TypeError):
+                setattr(context_out, attribute, getattr(context_in, attribute))
+        side_out = {index: output.add_stream_from_template(source.streams[index]) for index in plan.copied}
+        return video_out, side_out
+
+    def _run_stages(self, source: av.container.InputContainer, encoder: _Encoder) -> _Outcome:
+        stages = _Stages()
+        height, width = self.plan.frame_size
+        cuda = self.stylizer.uses_cuda
+        # Buffers in use at most: one being filled, QUEUE_BATCHES waiting, two held by the
+        # generator stage (one uploaded ahead); downloads: one being filled, the queue, one encoding.
+        inputs = self.stylizer.buffer_pool(QUEUE_BATCHES + 3, self.batch_size, height, width)
+        outputs = self.stylizer.buffer_pool(QUEUE_BATCHES + 2, self.batch_size, height, width) if cuda else None
+        decoded: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+        stylized: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+        decoder = _Decoder(self.plan, self.options, source, self.batch_size, inputs, decoded, stages)
+        decoder_threads = 0 if cuda else 1  # 0: FFmpeg's choice; on the CPU the cores belong to the generator
+        with ProgressReporter("stylize", total=self.plan.expected_frames, unit="frames", enabled=self.progress) as bar:
+            threads = [
+                stages.spawn(lambda: decoder.run(decoder_threads), "animevid-decode"),
+                stages.spawn(lambda: encoder.run(stylized, stages, bar), "animevid-encode"),
+            ]
+            try:
+                batches = _drain(decoded, stages)
+                for batch in self.stylizer.run_batches(batches, output_pool=outputs, stop=stages.stop):
+                    stages.put(stylized, batch)
+                stages.put(stylized, _END)
+            except PipelineCancelled:
+                pass  # another stage failed; its error is in stages.error
+            except BaseException as exc:  # Ctrl-C, SIGTERM, or a failure of the generator
+                stages.fail(exc)
+            _join(threads, stages)
+        return self._outcome(stages.error, decoder, encoder)
+
+    def _outcome(self, error: BaseException | None, decoder: _Decoder, encoder: _Encoder) -> _Outcome:
+        written, destination, keep = encoder.frames_written, self.plan.destination, self.options.keep_partial
+        if error is None and decoder.damage is not None:  # with keep_partial, the frames before it were all written
+            return _Outcome(written, InputError(f"{decoder.damage}; the {written} frames before it were written to {destination}"), True)
+        if error is None:
+            if written == 0:
+                return _Outcome(0, InputError(f"{self.plan.source} has no video frames in the requested range"), False)
+            if self.plan.expected_frames and self.options.start is None and self.options.end is None and written < self.plan.expected_frames:
+                logger.warning(
+                    "%s: decoded %d frames where the container announced %d; the file may be truncated",
+                    self.plan.source, written, self.plan.expected_frames,
+                )  # fmt: skip
+            return _Outcome(written, None, True)
+        if isinstance(error, KeyboardInterrupt):
+            what = "terminated (SIGTERM)" if isinstance(error, _Terminated) else "interrupted"
+            total = f" of {self.plan.expected_frames}" if self.plan.expected_frames else ""
+            if keep and written:
+                return _Outcome(written, Interrupted(f"{what} after {written}{total} frames; they were written to {destination}"), True)
+            return _Outcome(written, Interrupted(f"{what} after {written}{total} frames; nothing was written to {destination}"), False)
+        if isinstance(error, torch.cuda.OutOfMemoryError):
+            return _Outcome(written, DeviceError(
+                f"the {self.stylizer.device} device ran out of memory at batch size {self.batch_size}; "
+                "try a smaller --batch-size or --max-side"
+            ), False)  # fmt: skip
+        return _Outcome(written, error, False)
+
+
+def _join(threads: list[threading.Thread], stages: _Stages) -> None:
+    """Wait for the worker threads, even through another Ctrl-C: they use the files being cleaned up."""
+    for thread in threads:
+        while thread.is_alive():
+            try:
+                thread.join()
+            except KeyboardInterrupt as exc:
+                stages.fail(exc)
+
+
+def _drain(channel: queue.Queue, stages: _Stages) -> Iterator[FrameBatch[_BatchContext]]:
+    while True:
+        item = stages.get(channel)
+        if item is _END:
+            return
+        yield item
+
+
+class _Decoder:
+    """Demuxes the source; decodes, turns upright and pads video frames into pooled buffers."""
+
+    def __init__(
+        self, plan: _Plan, options: VideoOptions, source: av.container.InputContainer, batch_size: int,
+        pool: HostBufferPool, channel: queue.Queue, stages: _Stages,
+    ) -> None:  # fmt: skip
+        self.plan, self.options, self.source = plan, options, source
+        self.batch_size, self.pool, self.channel, self.stages = batch_size, pool, channel, stages
+        self.video = source.streams[plan.video_index]
+        self.time_base = plan.info.time_base
+        self.frames_decoded = 0
+        self.damage: InputError | None = None  # set instead of failing when keep_partial
+        self._pixels: torch.Tensor | None = None  # the buffer being filled
+        self._pts: list[int] = []
+        self._durations: list[int] = []
+        self._side: list[av.Packet] = []
+        self._held: list[av.Packet] = []  # side packets seen before the first kept frame of a segment
+        self._shift: Fraction | None = None if options.start is not None else Fraction(0)  # seconds
+        self._last_pts: int | None = None
+        self._resized_warned = False
+
+    def _seconds(self, pts: int, time_base: Fraction) -> Fraction:
+        """A timestamp as seconds from the video stream's start, the clock of --start and --end."""
+        return pts * time_base - self.plan.info.start_pts * self.time_base
+
+    def run(self, threads: int) -> None:
+        self.video.thread_type = "AUTO"
+        self.video.codec_context.thread_count = threads
+        streams = [self.video, *(self.source.streams[index] for index in self.plan.copied)]
+        side_open = set(self.plan.copied)  # side streams that may still have packets before --end
+        video_open = True
+        try:
+            if self.options.start:
+                offset = self.plan.info.start_pts + math.floor(self.options.start / self.time_base)
+                self.source.seek(offset, stream=self.video)  # to the keyframe at or before --start
+            for packet in self.source.demux(streams):
+                if self.stages.stop.is_set():
+                    raise PipelineCancelled
+                if packet.stream.index == self.plan.video_index:
+                    if video_open:
+                        video_open = self._decode(packet)
+                elif packet.size:
+                    if not self._side_packet(packet):
+                        side_open.discard(packet.stream.index)
+                if not video_open and not side_open:
+                    break
+            missing = self.plan.info.missing_frames
+            if video_open and missing:  # the demuxer ran out of file, not of video
+                self._damaged(f"{missing} of {self.plan.info.frames} frames lie beyond the end of the file")
+        except (av.FFmpegError, OSError) as exc:
+            self._damaged(_reason(exc))
+        self._side.extend(self._held_in_segment())
+        self._emit()
+        self.stages.put(self.channel, _END)
+
+    def _damaged(self, reason: str) -> None:
+        message = f"{self.plan.source} is damaged or truncated: decoding stopped after {self.frames_decoded} frames ({reason})"
+        if not self.options.keep_partial:
+            raise InputError(f"{message}; nothing was written (--keep-partial keeps the frames before the damage)")
+        self.damage = InputError(message)  # the frames before it are still written; the job reports it at the end
+
+    def _decode(self, packet: av.Packet) -> bool:
+        """Decode one packet's frames into the batch; False once past --end."""
+        for frame in packet.decode():
+            pts = self._frame_pts(frame)
+            seconds = self._seconds(pts, self.time_base)
+            if self.options.start is not None and seconds < self.options.start:
+                continue
+            if self.options.end is not None and seconds >= self.options.end:
+                return False
+            if self._shift is None:  # the first frame of a segment starts the output at 0
+                self._shift = pts * self.time_base
+                self._side.extend(self._held_in_segment())
+            self._add_frame(frame, pts - round(self._shift / self.time_base))
+        return True
+
+    def _frame_pts(self, frame: av.VideoFrame) -> int:
+        pts = frame.pts
+        if pts is None:  # e.g. raw H.264: count frames at the nominal rate
+            step = max(1, round(1 / (self.plan.info.frame_rate or 25) / self.time_base))
+            pts = self.plan.info.start_pts if self._last_pts is None else self._last_pts + step
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1  # encoders need strictly increasing timestamps
+        self._last_pts = pts
+        return pts
+
+    def _add_frame(self, frame: av.VideoFrame, pts: int) -> None:
+        if self._pixels is None:
+            self._pixels = self.pool.acquire(self.stages.stop)
+        info = self.plan.info
+        reformat: dict[str, object] = {"format": "rgb24", "src_color_range": frame.color_range}
+        if (frame.width, frame.height) != (info.width, info.height):
+            reformat.update(width=info.width, height=info.height)  # keep the first frame's size throughout
+            if not self._resized_warned:
+                self._resized_warned = True
+                logger.warning("%s: the frame size changes mid-stream; frames are scaled to %dx%d", self.plan.source, info.width, info.height)
+        rgb = torch.from_numpy(frame.to_ndarray(**reformat))  # (h, w, 3) as stored
+        _place_upright(self._pixels[len(self._pts)], rgb, info.rotation)
+        self._pts.append(pts)
+        self._durations.append(frame.duration or 0)
+        self.frames_decoded += 1
+        if len(self._pts) == self.batch_size:
+            self._emit()
+
+    def _side_packet(self, packet: av.Packet) -> bool:
+        """Queue an audio/subtitle packet for the output; False once its stream is past --end."""
+        if packet.pts is None and packet.dts is None:
+            return True  # nothing to place it by
+        seconds = self._seconds(packet.pts if packet.pts is not None else packet.dts, packet.time_base)
+        if self.options.end is not None and seconds >= self.options.end:
+            return False
+        if self._shift is None:
+            self._held.append(packet)
+        elif self._keep_side(packet):
+            self._side.append(_shifted(packet, self._shift))
+        return True
+
+    def _keep_side(self, packet: av.Packet) -> bool:
+        # Cut at packet boundaries: keep packets that start within the segment's first frame and --end.
+        if self.options.start is None:
+            return True
+        start = packet.pts if packet.pts is not None else packet.dts
+        return start * packet.time_base >= self._shift
+
+    def _held_in_segment(self) -> list[av.Packet]:
+        if self._shift is None:
+            return []
+        held, self._held = self._held, []
+        return [_shifted(packet, self._shift) for packet in held if self._keep_side(packet)]
+
+    def _emit(self) -> None:
+        count = len(self._pts)
+        if count == 0 and not self._side:
+            return
+        pixels = self._pixels if self._pixels is not None else torch.empty(0, dtype=torch.uint8)
+        context = _BatchContext(self._pts, self._durations, self._side)
+        batch = FrameBatch(pixels, count, context, self.pool if count else None)
+        self._pixels, self._pts, self._durations, self._side = None, [], [], []
+        self.stages.put(self.channel, batch)
+
+
+def _shifted(packet: av.Packet, shift_seconds: Fraction) -> av.Packet:
+    if shift_seconds:
+        ticks = round(shift_seconds / packet.time_base)
+        if packet.pts is not None:
+            packet.pts -= ticks
+        if packet.dts is not None:
+            packet.dts -= ticks
+    return packet
+
+
+def _place_upright(slot: torch.Tensor, rgb: torch.Tensor, rotation: int) -> None:
+    """Write a stored (h, w, 3) frame into ``slot`` (H, W, 3) upright, repeating the last row/column into any padding."""
+    if rotation:
+        rgb = torch.rot90(rgb, rotation // 90, dims=(0, 1))  # counter-clockwise, as the display matrix says
+    height, width = rgb.shape[0], rgb.shape[1]
+    slot[:height, :width] = rgb
+    if slot.shape[0] > height:
+        slot[height:, :width] = slot[height - 1 : height, :width]
+    if slot.shape[1] > width:
+        slot[:, width:] = slot[:, width - 1 : width]
+
+
+class _Encoder:
+    """Encodes stylized frames with their timestamps and muxes them with the copied packets."""
+
+    def __init__(
+        self, plan: _Plan, output: av.container.OutputContainer, video_out: av.video.stream.VideoStream,
+        side_out: dict[int, av.stream.Stream],
+    ) -> None:  # fmt: skip
+        self.plan, self.output, self.video_out, self.side_out = plan, output, video_out, side_out
+        self.frames_written = 0
+        self._colorspace = video_out.codec_context.colorspace
+        info = plan.info
+        self._nominal_duration = max(1, round(1 / ((info.frame_rate or Fraction(25)) * info.time_base)))
+        self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder (its delay bounds it)
+
+    def run(self, channel: queue.Queue, stages: _Stages, bar: ProgressReporter) -> None:
+        while True:
+            item = stages.get(channel)
+            if item is _END:
+                return
+            try:
+                self._write(item)
+                bar.advance(item.count)
+            except (av.FFmpegError, OSError) as exc:
+                raise OutputError(f"cannot write {self.plan.destination}: {_reason(exc)}") from None
+            finally:
+                item.release()
+
+    def _write(self, batch: StylizedBatch[_BatchContext]) -> None:
+        for packet in batch.context.side_packets:
+            packet.stream = self.side_out[packet.stream.index]
+            self.output.mux(packet)
+        if batch.count == 0:
+            return
+        frames = batch.frames().numpy()  # (count, H, W, 3), waits for the download on CUDA
+        time_base = self.plan.info.time_base
+        for rgb, pts, duration in zip(frames, batch.context.pts, batch.context.durations):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = pts, time_base
+            frame.colorspace = self._colorspace  # the matrix used for RGB -> YUV, as decoded
+            self._durations[pts] = duration or self._nominal_duration
+            self.mux_video(self.video_out.encode(frame))
+            self.frames_written += 1
+
+    def mux_video(self, packets: list[av.Packet]) -> None:
+        """Mux encoded packets with their source frame's duration.
+
+        Encoders such as libx264 leave packet durations at 0, and a muxer then guesses the last
+        frame's, which changes the length of the video; the source's durations are exact.
+        """
+        for packet in packets:
+            duration = self._durations.pop(packet.pts, 0) if packet.pts is not None else 0
+            if not packet.duration and duration:
+                packet.duration = duration
+            self.output.mux(packet)
