@@ -137,31 +137,31 @@ class IdentityStylizer(Stylizer):
         return batch.to(self.device).clone()
 
 
-class InterruptingStylizer(IdentityStylizer):
+class _StylizerRaisingAfter(IdentityStylizer):
+    """Raises ``make_error()`` once ``after`` frames have been stylized."""
+
+    def __init__(self, after: int, make_error) -> None:
+        super().__init__()
+        self.after = after
+        self.make_error = make_error
+        self.stylized = 0
+
+    def frames(self, batch: torch.Tensor) -> torch.Tensor:
+        if self.stylized >= self.after:
+            raise self.make_error()
+        self.stylized += batch.shape[0]
+        return super().frames(batch)
+
+
+class InterruptingStylizer(_StylizerRaisingAfter):
     """Raises KeyboardInterrupt (as Ctrl-C would) once ``after`` frames have been stylized."""
 
     def __init__(self, after: int) -> None:
-        super().__init__()
-        self.after = after
-        self.stylized = 0
-
-    def frames(self, batch: torch.Tensor) -> torch.Tensor:
-        if self.stylized >= self.after:
-            raise KeyboardInterrupt
-        self.stylized += batch.shape[0]
-        return super().frames(batch)
+        super().__init__(after, KeyboardInterrupt)
 
 
-class FailingStylizer(IdentityStylizer):
+class FailingStylizer(_StylizerRaisingAfter):
     """Fails like a bug in the generator would, after ``after`` frames."""
 
     def __init__(self, after: int) -> None:
-        super().__init__()
-        self.after = after
-        self.stylized = 0
-
-    def frames(self, batch: torch.Tensor) -> torch.Tensor:
-        if self.stylized >= self.after:
-            raise RuntimeError("generator exploded")
-        self.stylized += batch.shape[0]
-        return super().frames(batch)
+        super().__init__(after, lambda: RuntimeError("generator exploded"))

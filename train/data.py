@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from animevid.errors import InputError
-from animevid.imageio import IMAGE_SUFFIXES
+from animevid.imageio import IMAGE_SUFFIXES, read_image
 
 STYLE_DIR = "style"
 SMOOTH_DIR = "smooth"
@@ -94,18 +94,6 @@ def find_style_set(dataset_dir: Path) -> StyleSet:
     return StyleSet(style, [smooth_by_name[path.name] for path in style])
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """An image file as RGB uint8 (H, W, 3). Decoded from bytes so that any file name works."""
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise InputError(f"cannot read image {path}: {exc.strerror or exc}") from exc
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise InputError(f"cannot decode image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 # -- geometry ---------------------------------------------------------------------------------------
 
 
@@ -160,10 +148,10 @@ class TrainImages(Dataset):
     def __getitem__(self, key: tuple[int, int, int]) -> TrainBatch:
         photo_index, style_index, sample_seed = key
         rng = np.random.default_rng(sample_seed)
-        (photo,) = random_crop([read_rgb(self.photos[photo_index])], self.image_size, rng)
+        (photo,) = random_crop([read_image(self.photos[photo_index])], self.image_size, rng)
         # The smoothed image is cut at the same place as its original: a pair, as the dataset is.
         anime, smooth = random_crop(
-            [read_rgb(self.style[style_index]), read_rgb(self.smooth[style_index])], self.image_size, rng
+            [read_image(self.style[style_index]), read_image(self.smooth[style_index])], self.image_size, rng
         )
         return TrainBatch(
             photo=_chw(photo),
@@ -244,5 +232,5 @@ def to_model_input(batch: TrainBatch, device: torch.device, channels_last: bool 
 
 def load_val_photos(paths: list[Path], image_size: int) -> torch.Tensor:
     """Center crops of the validation photos, float (N, 3, S, S) in [-1, 1] on the CPU."""
-    crops = [_chw(center_crop(read_rgb(path), image_size)) for path in paths]
+    crops = [_chw(center_crop(read_image(path), image_size)) for path in paths]
     return torch.stack(crops).float() / 127.5 - 1.0
