@@ -23,7 +23,16 @@ _EXPORTS = {
     "save_weights": "animevid.weights",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__",
+    "stylize",
+    "StylizeResult",
+    "Stylizer",
+    "InferenceOptions",
+    "AnimeGANGenerator",
+    "load_generator",
+    "save_weights",
+]
 
 if TYPE_CHECKING:
     from .api import StylizeResult, stylize

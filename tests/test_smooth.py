@@ -16,7 +16,6 @@ from train.smooth import (
     edge_smooth_reference,
     gaussian_weights,
     smooth_folder,
-    time_edge_smooth,
 )
 from train.synthetic_film import Scene, render_frame
 
@@ -94,11 +93,6 @@ def test_input_must_be_a_colour_uint8_image():
         edge_smooth(np.zeros((8, 8), np.uint8))
     with pytest.raises(ValueError):
         edge_smooth(np.zeros((8, 8, 3), np.float32))
-
-
-def test_timing_helper_compares_both_implementations():
-    timing = time_edge_smooth(48, repeats=1)
-    assert timing.edge_pixels > 0 and timing.vectorized_s > 0 and timing.reference_s > 0
 
 
 # -- smooth_folder and the command ---------------------------------------------------------------------
