@@ -50,11 +50,12 @@ def atomic_path(destination: str | os.PathLike, suffix: str | None = None) -> It
         raise OutputError(f"cannot write to {destination.parent}: {exc.strerror or exc}") from exc
     os.close(fd)
     tmp = Path(tmp_name)
-    # mkstemp creates the file 0600; give the result the mode any new file of the user would have.
-    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
         try:
+            # mkstemp (and some writers, e.g. safetensors, which recreate the file) leave it 0600;
+            # give the result the mode any new file of the user would have.
+            os.chmod(tmp, 0o666 & ~_UMASK)
             os.replace(tmp, destination)
         except OSError as exc:
             raise OutputError(f"cannot write {destination}: {exc.strerror or exc}") from exc

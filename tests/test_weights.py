@@ -1,4 +1,6 @@
+import os
 import pickle
+import stat
 
 import pytest
 import torch
@@ -15,6 +17,9 @@ def test_safetensors_round_trip_keeps_tensors_and_metadata(tmp_path, random_stat
     loaded = load_state_dict(path)
     assert all(torch.equal(loaded[k], random_state_dict[k]) for k in random_state_dict)
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())  # no temporary left behind
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
 
 
 @pytest.mark.parametrize("wrap", [lambda sd: sd, lambda sd: {"generator": sd, "epoch": 3},
