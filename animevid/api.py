@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from .errors import InputError, OutputError, UsageError
 from .fileio import check_destination
 from .imageio import IMAGE_SUFFIXES, is_image_path, read_image, write_image
 from .progress import ProgressReporter
-from .stylizer import InferenceOptions, Stylizer
+from .stylizer import InferenceOptions, Stylizer, resolve_device, should_compile
 
 if TYPE_CHECKING:
     from .video import VideoOptions
@@ -153,6 +154,8 @@ def stylize(
     from .video import VideoOptions, check_video_job, stylize_video
 
     video_options = video_options or VideoOptions()
-    check_video_job(source, destination, video_options, overwrite=overwrite)
+    frames = check_video_job(source, destination, video_options, overwrite=overwrite)
+    if options.compile is None:
+        options = dataclasses.replace(options, compile=should_compile(resolve_device(options.device), frames))
     stylizer = make_stylizer(style, weights, options, mirror)
     return stylize_video(stylizer, source, destination, video_options, overwrite=overwrite, progress=progress)

@@ -127,9 +127,12 @@ def probe_video(source: str | os.PathLike) -> VideoInfo:
 
 def check_video_job(
     source: str | os.PathLike, destination: str | os.PathLike, options: VideoOptions | None = None, *, overwrite: bool = False
-) -> VideoInfo:
-    """Refuse everything that can be refused before any work (and before loading weights)."""
-    return _plan(Path(source), Path(destination), options or VideoOptions(), overwrite).info
+) -> int | None:
+    """Refuse everything that can be refused before any work (and before loading weights).
+
+    Returns the number of frames the job will stylize, or None when the container does not say.
+    """
+    return _plan(Path(source), Path(destination), options or VideoOptions(), overwrite).expected_frames
 
 
 def stylize_video(

@@ -214,7 +214,7 @@ def child_main(argv: list[str]) -> None:
         args.source,
         args.destination,
         weights=args.weights,
-        options=InferenceOptions(device=args.device, dtype=args.dtype),
+        options=InferenceOptions(device=args.device, dtype=args.dtype, compile=False),  # as (a) and (b), at any length
         video_options=video_options(args.batch_size),
         overwrite=True,
         progress=False,
@@ -274,7 +274,7 @@ def run(device: torch.device, settings: PipelineSettings, log: Callable[[str], N
         torch.manual_seed(0)
         generator = AnimeGANGenerator()
         weights = save_weights(generator.state_dict(), workdir / "random.safetensors", style="random", source="benchmarks")
-        stylizer = Stylizer(generator, InferenceOptions(device=str(device), dtype=settings.dtype))
+        stylizer = Stylizer(generator, InferenceOptions(device=str(device), dtype=settings.dtype, compile=False))
         batch_size = settings.batch_size or stylizer.default_batch_size(height, width)
         options = video_options(batch_size)
 

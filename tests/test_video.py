@@ -23,6 +23,7 @@ from tests.video_fixtures import (
     FailingStylizer,
     IdentityStylizer,
     InterruptingStylizer,
+    clip_frame,
     read_clip,
     side_packets,
     write_audio_only,
@@ -258,7 +259,8 @@ def test_sigterm_stops_cleanly_with_exit_130(folder, random_weights):
     source = write_clip(folder / "in.mp4", frames=400)
     out = folder / "out.mp4"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "animevid", "stylize", str(source), str(out), "--weights", str(random_weights)]
+    # --no-compile: the signal must land while frames are being stylized, not during a compilation.
+    command = [sys.executable, "-m", "animevid", "stylize", str(source), str(out), "--weights", str(random_weights), "--no-compile"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -419,3 +421,74 @@ def test_cuda_cli_with_compile(cuda, folder, random_weights):
     assert result.exit_code == 0, result.output
     assert "20 frames in" in result.stderr and "cuda, float16, batch size 6" in result.stderr
     assert read_clip(folder / "out.mp4").times == read_clip(source).times
+
+
+# -- torch.compile: the automatic choice and its fallback ---------------------------------------------
+
+
+def test_auto_compile_policy(monkeypatch):
+    from animevid import stylizer as stylizer_module
+    from animevid.stylizer import AUTO_COMPILE_MIN_FRAMES, should_compile
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    monkeypatch.setattr(stylizer_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert should_compile(cpu, AUTO_COMPILE_MIN_FRAMES)
+    assert not should_compile(cpu, AUTO_COMPILE_MIN_FRAMES - 1)
+    assert not should_compile(cpu, None)  # unknown length: the compilation might never pay
+    assert not should_compile(cuda, 10_000)  # not measured on CUDA yet: opt-in there
+    monkeypatch.setattr(stylizer_module.shutil, "which", lambda name: None)
+    assert not should_compile(cpu, 10_000)  # inductor's CPU backend needs a C++ compiler
+
+
+@pytest.mark.parametrize("frames, compiled", [(12, False), (60, True)])
+def test_long_cpu_videos_are_compiled_by_default(folder, random_weights, monkeypatch, frames, compiled):
+    from animevid import stylizer as stylizer_module
+
+    calls = []
+
+    def fake_compile(module, **kwargs):  # records the decision without paying for a compilation
+        calls.append(kwargs)
+        return module
+
+    monkeypatch.setattr(stylizer_module.torch, "compile", fake_compile)
+    monkeypatch.setattr(stylizer_module.shutil, "which", lambda name: f"/usr/bin/{name}")
+    source = write_clip(folder / "in.mp4", width=32, height=32, frames=frames)
+    result = run_cli("stylize", source, folder / "out.mp4", "--weights", random_weights, "-q")
+    assert result.exit_code == 0, result.output
+    assert bool(calls) is compiled
+    assert len(read_clip(folder / "out.mp4").frames) == frames
+    calls.clear()
+    assert run_cli("stylize", source, folder / "out2.mp4", "--weights", random_weights, "--no-compile", "-q").exit_code == 0
+    assert not calls
+
+
+def test_a_failing_compilation_falls_back_to_the_eager_generator(random_state_dict, monkeypatch, caplog):
+    from animevid import stylizer as stylizer_module
+    from animevid.models import AnimeGANGenerator
+
+    def broken_compile(module, **kwargs):
+        def compiled(x):
+            raise RuntimeError("InductorError: no working C++ compiler")
+
+        return compiled
+
+    generator = AnimeGANGenerator()
+    generator.load_state_dict(random_state_dict)
+    eager = Stylizer(generator, InferenceOptions(device="cpu", compile=False))
+    monkeypatch.setattr(stylizer_module.torch, "compile", broken_compile)
+    fallback = Stylizer(generator, InferenceOptions(device="cpu", compile=True))
+    frames = torch.from_numpy(np.stack([clip_frame(i, 24, 32) for i in range(2)]))
+    with caplog.at_level("WARNING", logger="animevid"):
+        assert torch.equal(fallback.frames(frames), eager.frames(frames))
+    assert not fallback.compiled and "torch.compile failed" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_real_compiled_run_matches_the_eager_one(folder, random_weights):
+    source = write_clip(folder / "in.mp4", width=32, height=32, frames=50)
+    assert run_cli("stylize", source, folder / "compiled.mp4", "--weights", random_weights, "--compile", "-q").exit_code == 0
+    assert run_cli("stylize", source, folder / "eager.mp4", "--weights", random_weights, "--no-compile", "-q").exit_code == 0
+    compiled, eager = read_clip(folder / "compiled.mp4"), read_clip(folder / "eager.mp4")
+    assert compiled.times == eager.times
+    difference = np.abs(np.stack(compiled.frames).astype(int) - np.stack(eager.frames).astype(int))
+    assert difference.mean() < 1.0  # same function; the encoder may round a level differently

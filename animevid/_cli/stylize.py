@@ -14,7 +14,10 @@ import click
 @click.option("--dtype", default="auto", show_default=True, help="auto (fp16 on CUDA, fp32 on CPU), float32, float16 (CUDA) or bfloat16.")
 @click.option("--half", is_flag=True, help="Same as --dtype float16 (CUDA only).")
 @click.option("--max-side", type=click.IntRange(min=8), help="Run the generator at most this many pixels on a side.")
-@click.option("--compile", "compile_", is_flag=True, help="torch.compile the generator (slow start, faster frames).")
+@click.option(
+    "--compile/--no-compile", "compile_", default=None,
+    help="torch.compile the generator: slow start, faster frames [default: on for CPU videos of 50+ frames].",
+)  # fmt: skip
 @click.option("--batch-size", type=click.IntRange(min=1), help="Video frames per generator call [default: per device and frame size].")
 @click.option("--start", type=click.FloatRange(min=0), help="Video: start at this many seconds.")
 @click.option("--end", type=click.FloatRange(min=0), help="Video: stop at this many seconds.")
@@ -34,7 +37,7 @@ def stylize(
     dtype: str,
     half: bool,
     max_side: int | None,
-    compile_: bool,
+    compile_: bool | None,
     batch_size: int | None,
     start: float | None,
     end: float | None,
