@@ -48,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from animevid.errors import InputError, Interrupted, OutputError, UsageError
+from animevid.fileio import remove_stale_temporaries, write_bytes_atomic
 from animevid.progress import ProgressReporter
 
 from . import crops as crop_geometry
@@ -56,9 +57,7 @@ from .image_io import (
     encode_image,
     file_sha256,
     is_image_file,
-    remove_temporary_files,
     sha256_hex,
-    write_bytes_atomic,
 )
 from .imagehash import HashIndex, format_hash
 from .manifest import MANIFEST_NAME, MANIFEST_VERSION, Manifest, ManifestAppender, read_manifest, write_manifest
@@ -305,7 +304,7 @@ def _clear_previous_set(out_dir: Path) -> None:
     try:
         for folder in (out_dir / STYLE_FOLDER, out_dir / SMOOTH_FOLDER):
             if folder.is_dir():
-                remove_temporary_files(folder)
+                remove_stale_temporaries(folder)
                 for path in folder.iterdir():
                     if is_image_file(path):
                         path.unlink()
@@ -342,7 +341,7 @@ def _prepare_output(out_dir: Path, header: dict, overwrite: bool) -> Manifest | 
     try:
         for folder in (out_dir, out_dir / STYLE_FOLDER, out_dir / SMOOTH_FOLDER):
             folder.mkdir(parents=True, exist_ok=True)
-            remove_temporary_files(folder)
+            remove_stale_temporaries(folder)
     except OSError as exc:
         raise OutputError(f"{out_dir}: cannot be created or written ({exc.strerror or exc})") from None
     return previous

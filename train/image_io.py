@@ -1,10 +1,10 @@
-"""Reading, encoding and atomically writing the image files of a style dataset.
+"""Reading and encoding the image files of a style dataset.
 
 Files are read the way OpenCV's ``cv2.imread`` reads them (colour as 3-channel BGR, or 8-bit
 grayscale decoded by the codec itself), but through ``np.fromfile`` + ``cv2.imdecode`` so that any
-path works. Writes go through :func:`animevid.fileio.write_bytes_atomic`: an interrupted run leaves
+path works. Writing is :func:`animevid.fileio.write_bytes_atomic`'s job: an interrupted run leaves
 either the old file, the new file, or a stray hidden temporary (cleaned up by
-:func:`remove_temporary_files`), never half an image under a real name.
+:func:`animevid.fileio.remove_stale_temporaries`), never half an image under a real name.
 """
 
 from __future__ import annotations
@@ -15,11 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from animevid.errors import InputError
-from animevid.fileio import remove_stale_temporaries as remove_temporary_files
-from animevid.fileio import write_bytes_atomic
 from animevid.imageio import IMAGE_SUFFIXES
-
-__all__ = ["remove_temporary_files", "write_bytes_atomic"]  # re-exported for the dataset builders
 
 
 def is_image_file(path: Path) -> bool:

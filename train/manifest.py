@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import IO
 
 from animevid.errors import OutputError
+from animevid.fileio import write_bytes_atomic
 
-from .image_io import write_bytes_atomic
 
 MANIFEST_NAME = "manifest.jsonl"
 MANIFEST_VERSION = 1

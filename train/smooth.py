@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from animevid.errors import InputError, OutputError, UsageError
+from animevid.fileio import remove_stale_temporaries, write_bytes_atomic
 from animevid.progress import ProgressReporter
 
 from .image_io import (
@@ -40,8 +41,6 @@ from .image_io import (
     file_sha256,
     is_image_file,
     read_bytes,
-    remove_temporary_files,
-    write_bytes_atomic,
 )
 
 KERNEL_SIZE = 5
@@ -185,7 +184,7 @@ def smooth_folder(
         raise OutputError(f"{smooth_dir}: cannot be created ({exc.strerror or exc})") from None
     if not smooth_dir.is_dir():
         raise OutputError(f"{smooth_dir}: exists and is not a folder")
-    remove_temporary_files(smooth_dir)
+    remove_stale_temporaries(smooth_dir)
 
     written = skipped = 0
     with ProgressReporter("smoothing", total=len(sources), unit="images", enabled=show_progress) as progress:
