@@ -1,12 +1,12 @@
 """Dataset building speed: ``extract-frames`` frames/s and edge smoothing images/s.
 
-extract-frames runs :func:`train.frames.extract_frames` on a synthetic film (hard cuts between
-"shapes" scenes, from :mod:`train.synthetic_film`) written for the benchmark, into a fresh folder
+extract-frames runs :func:`animevid.train.frames.extract_frames` on a synthetic film (hard cuts between
+"shapes" scenes, from :mod:`animevid.train.synthetic_film`) written for the benchmark, into a fresh folder
 each time; frames/s counts every decoded frame (decode, shot detection, sampling, crops, quality
 filters, smoothing and writing the kept images).
 
-Edge smoothing compares :func:`train.smooth.edge_smooth` (one separable OpenCV filter) with
-:func:`train.smooth.edge_smooth_reference` (the official script's per-pixel loop) on the same
+Edge smoothing compares :func:`animevid.train.smooth.edge_smooth` (one separable OpenCV filter) with
+:func:`animevid.train.smooth.edge_smooth_reference` (the official script's per-pixel loop) on the same
 synthetic cel-like images; their outputs are checked to be equal before anything is timed.
 """
 
@@ -47,7 +47,7 @@ def default_settings(device: torch.device, quick: bool) -> DatasetSettings:
 
 
 def _scenes(seconds: float):
-    from train.synthetic_film import Scene
+    from animevid.train.synthetic_film import Scene
 
     # Shots of 2-4 s, as in films; each gets a different seed, so each is a new picture.
     lengths = [2.0, 3.0, 4.0]
@@ -62,10 +62,10 @@ def _scenes(seconds: float):
 
 def bench_extract(settings: DatasetSettings, workdir: Path, log: Callable[[str], None]) -> dict[str, object]:
     try:
-        from train.frames import ExtractOptions, extract_frames
-        from train.synthetic_film import write_synthetic_film
+        from animevid.train.frames import ExtractOptions, extract_frames
+        from animevid.train.synthetic_film import write_synthetic_film
     except ImportError as exc:
-        return not_available(f"train.frames.extract_frames cannot be imported ({exc})")
+        return not_available(f"animevid.train.frames.extract_frames cannot be imported ({exc})")
     height, width = settings.film_size
     film = workdir / "film.mp4"
     cuts = write_synthetic_film(film, _scenes(settings.film_seconds), width=width, height=height, fps=settings.film_fps)
@@ -98,10 +98,10 @@ def bench_smooth(settings: DatasetSettings, log: Callable[[str], None]) -> dict[
     try:
         import cv2
 
-        from train.smooth import edge_mask, edge_smooth, edge_smooth_reference
-        from train.synthetic_film import Scene, render_frame
+        from animevid.train.smooth import edge_mask, edge_smooth, edge_smooth_reference
+        from animevid.train.synthetic_film import Scene, render_frame
     except ImportError as exc:
-        return not_available(f"train.smooth cannot be imported ({exc})")
+        return not_available(f"animevid.train.smooth cannot be imported ({exc})")
     size = settings.smooth_size
     images = [
         cv2.cvtColor(render_frame(Scene("shapes", 1.0, seed=seed), 0, size, size), cv2.COLOR_RGB2BGR)

@@ -2,7 +2,7 @@
 
 One step is what the trainer does per batch in the GAN phase: D on real, smoothed and generated
 images, then G with the adversarial, content, style (Gram), and colour losses through VGG19, both
-optimizers stepping. The step comes from :func:`train.loop.make_benchmark_step` (random data,
+optimizers stepping. The step comes from :func:`animevid.train.loop.make_benchmark_step` (random data,
 random VGG weights: speed does not depend on them) with the trainer's own defaults for the device
 (mixed precision on CUDA, fp32 on the CPU).
 """
@@ -34,9 +34,9 @@ def default_settings(device: torch.device, quick: bool) -> TrainSettings:
 
 def run(device: torch.device, settings: TrainSettings, log: Callable[[str], None] = print) -> dict[str, object]:
     try:
-        from train.loop import make_benchmark_step
+        from animevid.train.loop import make_benchmark_step
     except ImportError as exc:
-        return not_available(f"train.loop.make_benchmark_step cannot be imported ({exc})")
+        return not_available(f"animevid.train.loop.make_benchmark_step cannot be imported ({exc})")
     log(f"train: G+D step, batch {settings.batch_size}, {settings.image_size}², {settings.steps} timed after {settings.warmup} warm-up")
     step = make_benchmark_step(device, settings.batch_size, settings.image_size)
     losses: dict[str, float] = {}

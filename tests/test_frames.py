@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import train.frames as frames_module
+import animevid.train.frames as frames_module
 from animevid.errors import InputError, Interrupted, OutputError, UsageError
-from train.crops import crop_boxes, working_size
-from train.frames import ExtractOptions, default_output_dir, extract_frames
-from train.imagehash import HashIndex, hamming_distance, phash
-from train.manifest import MANIFEST_NAME, read_manifest
-from train.shot_sampling import ShotCandidates, TimeGrid, target_pools
-from train.smooth import smooth_folder
-from train.synthetic_film import Scene, render_frame, write_synthetic_film
+from animevid.train.crops import crop_boxes, working_size
+from animevid.train.frames import ExtractOptions, default_output_dir, extract_frames
+from animevid.train.imagehash import HashIndex, hamming_distance, phash
+from animevid.train.manifest import MANIFEST_NAME, read_manifest
+from animevid.train.shot_sampling import ShotCandidates, TimeGrid, target_pools
+from animevid.train.smooth import smooth_folder
+from animevid.train.synthetic_film import Scene, render_frame, write_synthetic_film
 
 FPS = 12
 SIZE = 64
@@ -443,7 +443,7 @@ def test_cli_read_only_output_folder(film, tmp_path):
 # not inherit the parent's peak across fork + exec).
 _PEAK_MEMORY_SCRIPT = """
 import sys
-from train.frames import ExtractOptions, extract_frames
+from animevid.train.frames import ExtractOptions, extract_frames
 extract_frames(sys.argv[1], sys.argv[2], ExtractOptions(per_shot=3))
 status = open("/proc/self/status").read()
 print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))

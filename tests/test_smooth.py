@@ -10,14 +10,14 @@ import pytest
 from click.testing import CliRunner
 
 from animevid.errors import InputError
-from train.smooth import (
+from animevid.train.smooth import (
     edge_mask,
     edge_smooth,
     edge_smooth_reference,
     gaussian_weights,
     smooth_folder,
 )
-from train.synthetic_film import Scene, render_frame
+from animevid.train.synthetic_film import Scene, render_frame
 
 
 def random_image(seed: int, height: int, width: int) -> np.ndarray:

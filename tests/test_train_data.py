@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader
 from animevid.errors import InputError
 from tests.conftest import make_image
 from tests.train_helpers import make_photos, make_style_dataset, write_rgb
-from train.data import (
+from animevid.train.data import (
     PairedSampler,
     TrainBatch,
     TrainImages,
@@ -21,7 +21,7 @@ from train.data import (
     random_crop,
     to_model_input,
 )
-from train.loop import _batches
+from animevid.train.loop import _batches
 
 
 def test_list_images_sorted_and_ignores_other_files(tmp_path):

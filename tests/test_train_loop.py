@@ -22,11 +22,11 @@ from animevid.styles import style_path
 from animevid.weights import load_generator, read_metadata
 from tests.clitools import assert_one_line_error, run_cli
 from tests.train_helpers import make_photos, make_style_dataset, one_thread, single_thread, write_rgb, write_torchvision_vgg  # noqa: F401
-from train.config import TrainConfig
-from train.data import TrainImages, find_style_set, list_images, to_model_input
-from train.loop import Amp, gan_step, init_step, load_checkpoint, make_benchmark_step, train
-from train.losses import LossWeights
-from train.vgg import load_vgg19
+from animevid.train.config import TrainConfig
+from animevid.train.data import TrainImages, find_style_set, list_images, to_model_input
+from animevid.train.loop import Amp, gan_step, init_step, load_checkpoint, make_benchmark_step, train
+from animevid.train.losses import LossWeights
+from animevid.train.vgg import load_vgg19
 
 IMAGE_SIZE = 32
 
@@ -284,7 +284,7 @@ def test_cli_bad_inputs_give_one_line_errors(inputs, tmp_path, random_weights, c
 
 
 def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(inputs, tmp_path, monkeypatch):
-    import train.loop as loop
+    import animevid.train.loop as loop
 
     real_init_step, calls = loop.init_step, []
 

@@ -11,9 +11,9 @@ import torch
 from animevid.models.animegan import AnimeGANGenerator
 from animevid.models.discriminator import Discriminator
 from tests.train_helpers import one_thread  # noqa: F401
-from train.data import TrainBatch
-from train.loop import Amp, gan_step, init_step
-from train.losses import (
+from animevid.train.data import TrainBatch
+from animevid.train.loop import Amp, gan_step, init_step
+from animevid.train.losses import (
     LossWeights,
     color_loss,
     content_loss,
@@ -23,7 +23,7 @@ from train.losses import (
     gram_loss,
     rgb_to_yuv,
 )
-from train.vgg import VGG19Features
+from animevid.train.vgg import VGG19Features
 
 
 def _features(values: list[list[float]]) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from animevid.errors import WeightsError
 from tests.train_helpers import one_thread, write_caffe_npy_vgg, write_torchvision_vgg  # noqa: F401
-from train.vgg import CONV_LAYERS, load_vgg19
+from animevid.train.vgg import CONV_LAYERS, load_vgg19
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def vgg_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _reference_conv4_4(x: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]], ceil_mode: bool) -> torch.Tensor:
-    """VGG19's first 12 convs written out independently of train.vgg (pools after conv1_2, 2_2, 3_4)."""
+    """VGG19's first 12 convs written out independently of animevid.train.vgg (pools after conv1_2, 2_2, 3_4)."""
     pool_after = {1, 3, 7}
     for index, (weight, bias) in enumerate(layers):
         x = F.conv2d(x, weight, bias, padding=1)

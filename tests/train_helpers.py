@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.conftest import make_image
-from train.vgg import CONV_LAYERS
+from animevid.train.vgg import CONV_LAYERS
 
 
 @contextlib.contextmanager

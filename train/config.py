@@ -32,7 +32,7 @@ _INVOCATION_FIELDS = (
 
 @dataclass
 class TrainConfig:
-    """Everything ``train.loop.train`` needs. Paths may be ``None`` only when resuming."""
+    """Everything ``animevid.train.loop.train`` needs. Paths may be ``None`` only when resuming."""
 
     photos: Path | None = None  # folder of real photos, S_data(p)
     anime: Path | None = None  # dataset folder written by `animevid extract-frames` (style/, smooth/)

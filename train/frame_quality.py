@@ -3,7 +3,7 @@
 * brightness: mean gray level (0-255); nearly black (fades, night-time title cards) or nearly white
   (flashes) crops teach the discriminator nothing about the artist's palette.
 * detail: variance of the Laplacian of the gray image; low for flat colour, blur and fades.
-* perceptual hash (:mod:`train.imagehash`), compared to the crops already kept, to drop repeated
+* perceptual hash (:mod:`animevid.train.imagehash`), compared to the crops already kept, to drop repeated
   and near-identical shots.
 """
 

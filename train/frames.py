@@ -5,19 +5,19 @@
 1. Every frame, shrunk to 256 pixels wide, goes through a PySceneDetect detector (``content`` or
    ``adaptive``) fed directly from the PyAV decode loop. Detectors report a cut a few frames late,
    so frames wait in a short delay line until no earlier cut can still be reported.
-2. Per-shot sampling (default): :class:`train.shot_sampling.ShotCandidates` keeps a bounded, evenly
+2. Per-shot sampling (default): :class:`animevid.train.shot_sampling.ShotCandidates` keeps a bounded, evenly
    spread subset of the shot's decoded frames (at most ``CANDIDATE_MEMORY_BUDGET`` bytes' worth,
    at least 8 frames); at the cut, ``per_shot`` targets are spread over the shot away from both
    ends (``margin`` seconds) and each takes the nearest candidate that passes the filters; a
    target whose best candidate is a duplicate is given up. With ``every`` set instead, the first
    frame at each multiple of ``every`` seconds is tried, unless it is within ``margin`` of a cut
    (then the frames wait ``margin`` longer in the delay line).
-3. Only the frames tried are scaled to the working size and cut into squares (:mod:`train.crops`);
+3. Only the frames tried are scaled to the working size and cut into squares (:mod:`animevid.train.crops`);
    a square is kept unless nearly black or white, low in detail, or a near-duplicate of a square
-   already kept (:mod:`train.frame_quality`).
+   already kept (:mod:`animevid.train.frame_quality`).
 4. A kept square is written to ``OUT/style/NAME`` and its edge-smoothed version
-   (:mod:`train.smooth`) to ``OUT/smooth/NAME``, each atomically, then recorded in
-   ``OUT/manifest.jsonl`` (:mod:`train.manifest`). ``NAME`` is ``<film>_<frame:07d>_<tile>.png``.
+   (:mod:`animevid.train.smooth`) to ``OUT/smooth/NAME``, each atomically, then recorded in
+   ``OUT/manifest.jsonl`` (:mod:`animevid.train.manifest`). ``NAME`` is ``<film>_<frame:07d>_<tile>.png``.
 
 Memory is bounded by the delay line and the candidates, a few dozen decoded frames, whatever the
 length of the film.

@@ -16,7 +16,7 @@ Run folder (``--out``, default ``runs/<name>``)::
     tensorboard/                    when the tensorboard package is installed
 
 Resuming loads ``checkpoints/last.pt`` and continues at the same batch of the same epoch with
-the same data (see :mod:`train.data`), so a resumed run computes what the uninterrupted run would.
+the same data (see :mod:`animevid.train.data`), so a resumed run computes what the uninterrupted run would.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Record types (field ``"type"``):
 * ``header`` (first line): ``manifest_version``, ``tool``, ``source`` (``name``, ``size`` in bytes,
   ``path``), ``options`` (every argument that shapes the set), ``video`` (frame size, rate, codec,
   duration) and ``software`` versions.
-* ``image``: one per style image, written after its two files (see :mod:`train.frames`).
+* ``image``: one per style image, written after its two files (see :mod:`animevid.train.frames`).
 * ``shot``: one per detected shot, after its images.
 * ``done`` (last line, only once the run finished): totals.
 

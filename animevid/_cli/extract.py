@@ -84,7 +84,7 @@ def extract_frames(
     Writes OUT/style/*.png, OUT/smooth/*.png (same names) and OUT/manifest.jsonl. Running the same
     command again resumes an interrupted run and leaves a finished one as it is.
     """
-    from train.frames import ExtractOptions, extract_frames as run_extraction
+    from animevid.train.frames import ExtractOptions, extract_frames as run_extraction
 
     options = ExtractOptions(
         detector=detector,
@@ -132,7 +132,7 @@ def smooth(dataset: Path, size: int, quality: int, overwrite: bool, quiet: bool)
     For style images gathered elsewhere (extract-frames already writes smooth/). Existing outputs
     are kept unless --overwrite, so an interrupted run can simply be started again.
     """
-    from train.smooth import smooth_folder
+    from animevid.train.smooth import smooth_folder
 
     result = smooth_folder(dataset, size=size, overwrite=overwrite, jpeg_quality=quality, show_progress=not quiet)
     kept = f", {result.skipped} already there" if result.skipped else ""

@@ -53,8 +53,8 @@ def train(ctx: click.Context, **options) -> None:
     Defaults are the paper's: 1 initialization epoch (content loss, lr 1e-4), then 100 epochs
     alternating D and G steps with Adam, 256×256 crops, batch 4. Multi-GPU: run it under torchrun.
     """
-    from train.config import TrainConfig, resume_config
-    from train.loop import train as run_training
+    from animevid.train.config import TrainConfig, resume_config
+    from animevid.train.loop import train as run_training
 
     if options["resume"] is not None:
         # Settings not given on the command line are the run's own (its config.json).
