@@ -15,9 +15,10 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "stylize": "animevid.api",
-    "StylizeResult": "animevid.api",
+    "StylizeResult": "animevid.result",
     "Stylizer": "animevid.stylizer",
     "InferenceOptions": "animevid.stylizer",
+    "VideoOptions": "animevid.video",
     "AnimeGANGenerator": "animevid.models",
     "load_generator": "animevid.weights",
     "save_weights": "animevid.weights",
@@ -29,15 +30,18 @@ __all__ = [
     "StylizeResult",
     "Stylizer",
     "InferenceOptions",
+    "VideoOptions",
     "AnimeGANGenerator",
     "load_generator",
     "save_weights",
 ]
 
 if TYPE_CHECKING:
-    from .api import StylizeResult, stylize
+    from .api import stylize
     from .models import AnimeGANGenerator
+    from .result import StylizeResult
     from .stylizer import InferenceOptions, Stylizer
+    from .video import VideoOptions
     from .weights import load_generator, save_weights
 
 
