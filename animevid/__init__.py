@@ -15,9 +15,10 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "stylize": "animevid.api",
-    "StylizeResult": "animevid.api",
+    "StylizeResult": "animevid.result",
     "Stylizer": "animevid.stylizer",
     "InferenceOptions": "animevid.stylizer",
+    "VideoOptions": "animevid.video",
     "AnimeGANGenerator": "animevid.models",
     "AnimeGANv2Generator": "animevid.models",
     "GeneratorWeights": "animevid.weights",
@@ -32,6 +33,7 @@ __all__ = [
     "StylizeResult",
     "Stylizer",
     "InferenceOptions",
+    "VideoOptions",
     "AnimeGANGenerator",
     "AnimeGANv2Generator",
     "GeneratorWeights",
@@ -41,9 +43,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .api import StylizeResult, stylize
+    from .api import stylize
     from .models import AnimeGANGenerator, AnimeGANv2Generator
+    from .result import StylizeResult
     from .stylizer import InferenceOptions, Stylizer
+    from .video import VideoOptions
     from .weights import GeneratorWeights, load_generator, load_weights, save_weights
 
 

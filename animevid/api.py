@@ -5,41 +5,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError, OutputError, UsageError
-from .fileio import check_destination
-from .imageio import IMAGE_SUFFIXES, is_image_path, read_image, write_image
+from .errors import InputError, Interrupted, OutputError, UsageError
+from .fileio import check_destination, remove_stale_temporaries
+from .imageio import IMAGE_SUFFIXES, is_image_path, list_images, read_image, write_image
 from .progress import ProgressReporter
+from .result import StylizeResult
 from .stylizer import InferenceOptions, Stylizer, resolve_device, should_compile
 
 if TYPE_CHECKING:
     from .video import VideoOptions
-
-
-@dataclass
-class StylizeResult:
-    """What a job did, for the summary line."""
-
-    kind: str  # "image", "folder" or "video"
-    count: int  # images or frames written
-    seconds: float
-    device: str
-    dtype: str
-    batch_size: int = 1
-
-    @property
-    def rate(self) -> float:
-        return self.count / self.seconds if self.seconds > 0 else 0.0
-
-    def summary(self) -> str:
-        unit = "frames" if self.kind == "video" else "images"
-        return (
-            f"{self.count} {unit} in {self.seconds:.1f} s ({self.rate:.2f} {unit}/s) "
-            f"on {self.device}, {self.dtype}, batch size {self.batch_size}"
-        )
 
 
 def make_stylizer(
@@ -55,13 +32,10 @@ def make_stylizer(
 
 def _folder_jobs(source: Path, destination: Path) -> list[tuple[Path, Path]]:
     jobs = []
-    for path in sorted(source.rglob("*")):
-        relative = path.relative_to(source)
-        if any(part.startswith(".") for part in relative.parts) or not path.is_file() or not is_image_path(path):
-            continue
+    for path in list_images(source, recursive=True):
         if destination == path or destination in path.parents:
             continue  # outputs written inside the input folder on an earlier run
-        jobs.append((path, destination / relative))
+        jobs.append((path, destination / path.relative_to(source)))
     return jobs
 
 
@@ -71,7 +45,14 @@ def _check_image_job(source: Path, destination: Path, overwrite: bool) -> None:
     check_destination(destination, overwrite, source)
 
 
-def _plan_folder_jobs(source: Path, destination: Path, overwrite: bool) -> list[tuple[Path, Path]]:
+def _check_existing_policy(overwrite: bool, skip_existing: bool) -> None:
+    if overwrite and skip_existing:
+        raise UsageError("--skip-existing and --overwrite contradict each other: keep existing outputs, or replace them")
+
+
+def _plan_folder_jobs(source: Path, destination: Path, overwrite: bool, skip_existing: bool) -> list[tuple[Path, Path]]:
+    """Every (image, output) pair of the folder job; outputs that exist are refused unless a flag says what to do."""
+    _check_existing_policy(overwrite, skip_existing)
     if destination.exists() and not destination.is_dir():
         raise OutputError(f"output {destination} exists and is not a folder")
     if destination.resolve() == source.resolve():
@@ -80,8 +61,14 @@ def _plan_folder_jobs(source: Path, destination: Path, overwrite: bool) -> list[
     if not jobs:
         raise InputError(f"no images found in {source} ({', '.join(IMAGE_SUFFIXES)})")
     existing = [dst for _, dst in jobs if dst.exists()]
-    if existing and not overwrite:
-        raise OutputError(f"{len(existing)} output image(s) already exist, e.g. {existing[0]} (use --overwrite)")
+    folders = [dst for dst in existing if dst.is_dir()]
+    if folders:
+        raise OutputError(f"output {folders[0]} is a directory")
+    if existing and not overwrite and not skip_existing:
+        raise OutputError(
+            f"{len(existing)} output image(s) already exist, e.g. {existing[0]} "
+            "(use --skip-existing to do the rest, or --overwrite to redo them all)"
+        )
     return jobs
 
 
@@ -94,30 +81,55 @@ def stylize_image(stylizer: Stylizer, source: Path, destination: Path, *, overwr
 
 
 def stylize_folder(
-    stylizer: Stylizer, source: Path, destination: Path, *, overwrite: bool = False, progress: bool = True
+    stylizer: Stylizer,
+    source: Path,
+    destination: Path,
+    *,
+    overwrite: bool = False,
+    skip_existing: bool = False,
+    progress: bool = True,
 ) -> StylizeResult:
-    """Stylize every image under ``source`` into the same relative paths under ``destination``.
+    """Stylize every image under ``source`` (:func:`animevid.imageio.list_images`) into the same
+    relative paths under ``destination``.
 
-    Existing outputs are refused up front (before any work) unless ``overwrite``. Unreadable
-    images are skipped; the job then ends with an error saying how many (the others are written).
+    Existing outputs are refused up front (before any work) unless ``overwrite`` (redo them) or
+    ``skip_existing`` (keep them and do the rest: every output is written atomically, so one
+    under its final name is complete). Temporaries that a killed run left in ``destination``
+    are removed first. Unreadable images are skipped; the job then ends with an error saying how
+    many (the others are written). Ctrl-C stops between two images with :class:`Interrupted`.
     """
-    jobs = _plan_folder_jobs(source, destination, overwrite)
+    jobs = _plan_folder_jobs(source, destination, overwrite, skip_existing)
+    try:
+        remove_stale_temporaries(destination, recursive=True)
+    except OSError as exc:
+        raise OutputError(f"cannot clean up {destination}: {exc.strerror or exc}") from None
+    todo = [(src, dst) for src, dst in jobs if not (skip_existing and dst.exists())]
     start = time.perf_counter()
     failures: list[str] = []
-    with ProgressReporter("stylize", total=len(jobs), unit="images", enabled=progress) as bar:
-        for src, dst in jobs:
-            try:
-                image = read_image(src)
-            except InputError as exc:
-                failures.append(str(exc))
+    written = 0
+    try:
+        with ProgressReporter("stylize", total=len(todo), unit="images", enabled=progress) as bar:
+            for src, dst in todo:
+                try:
+                    image = read_image(src)
+                except InputError as exc:
+                    failures.append(str(exc))
+                    bar.advance()
+                    continue
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                write_image(dst, stylizer.image(image))
+                written += 1
                 bar.advance()
-                continue
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            write_image(dst, stylizer.image(image))
-            bar.advance()
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted after {written} of {len(todo)} images; rerun with --skip-existing to do the rest"
+        ) from None
     if failures:
-        raise InputError(f"{len(failures)} of {len(jobs)} images could not be read (first: {failures[0]}); the others were written")
-    return StylizeResult("folder", len(jobs), time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name)
+        raise InputError(f"{len(failures)} of {len(todo)} images could not be read (first: {failures[0]}); the others were written")
+    return StylizeResult(
+        "folder", written, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name,
+        skipped=len(jobs) - len(todo),
+    )  # fmt: skip
 
 
 def stylize(
@@ -128,6 +140,7 @@ def stylize(
     weights: str | os.PathLike | None = None,
     options: InferenceOptions | None = None,
     overwrite: bool = False,
+    skip_existing: bool = False,
     progress: bool = True,
     mirror: str | None = None,
     video_options: VideoOptions | None = None,
@@ -136,18 +149,24 @@ def stylize(
 
     Exactly one of ``style`` (an installed or fetchable style name) and ``weights`` (a weights
     file in any supported format) selects the generator. The destination is never overwritten
-    unless ``overwrite``, and nothing half-written is ever left at it. ``video_options`` (codec,
-    quality, segment, batch size, ``keep_partial``) apply to videos only.
+    unless ``overwrite``, and nothing half-written is ever left at it. ``skip_existing`` (folders
+    only) keeps the outputs a previous, interrupted run finished and does the rest.
+    ``video_options`` (codec, quality, segment, batch size, ``keep_partial``) apply to videos only.
     """
     source, destination = Path(source), Path(destination)
+    _check_existing_policy(overwrite, skip_existing)
     if not source.exists():
         raise InputError(f"input {source} does not exist")
     options = options or InferenceOptions()
     # Check the destination before building the stylizer: loading (or fetching) weights is slow.
     if source.is_dir():
-        _plan_folder_jobs(source, destination, overwrite)
+        _plan_folder_jobs(source, destination, overwrite, skip_existing)
         stylizer = make_stylizer(style, weights, options, mirror)
-        return stylize_folder(stylizer, source, destination, overwrite=overwrite, progress=progress)
+        return stylize_folder(
+            stylizer, source, destination, overwrite=overwrite, skip_existing=skip_existing, progress=progress
+        )
+    if skip_existing:
+        raise UsageError("--skip-existing applies to folders of photos, not to a single photo or video")
     if is_image_path(source):
         _check_image_job(source, destination, overwrite)
         return stylize_image(make_stylizer(style, weights, options, mirror), source, destination, overwrite=overwrite)

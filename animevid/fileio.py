@@ -1,22 +1,40 @@
-"""Safe file writing: nothing half-written ever appears where the user expects a good file."""
+"""Safe file writing: nothing half-written ever appears where the user expects a good file.
+
+Every file is written to a hidden temporary beside its destination and renamed onto it when
+complete (:func:`atomic_path`). A process killed outright (``kill -9``, a power cut) cannot clean
+up, so the temporary names say who made them: ``.<destination name>.<pid>-<host>.<8 random
+chars>.part<destination suffix>``, ``host`` being a short hash of the machine's name.
+:func:`remove_stale_temporaries` deletes only names of that form, and only those whose process is
+gone (same machine, no such process) or that nobody has written to for :data:`STALE_AFTER_SECONDS`.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import OutputError
+from .errors import InputError, OutputError
 
 # Read once at import (still single-threaded): os.umask can only be read by setting it.
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
-# Temporary files are named ".<destination name>.<8 random chars>.part<destination suffix>".
-_TEMPORARY_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part(\.[^.]*)?$")
+# This machine, in temporary names: a process id means something only on the machine it runs on
+# (a folder may be shared between machines).
+HOST_TAG = hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+# A temporary whose owner cannot be checked from here (another machine) or may still run (its pid
+# is taken, perhaps by another process since) is stale once nothing has written to it for this long.
+STALE_AFTER_SECONDS = 24 * 3600
+
+# tempfile.mkstemp draws its 8 random characters from [a-z0-9_].
+_TEMPORARY_NAME = re.compile(r"^\..+\.(?P<pid>\d+)-(?P<host>[0-9a-f]{6})\.[a-z0-9_]{8}\.part(\.[^.]*)?$")
 
 
 def check_destination(path: Path, overwrite: bool, source: Path | None = None) -> None:
@@ -44,8 +62,9 @@ def atomic_path(destination: str | os.PathLike, suffix: str | None = None) -> It
     """
     destination = Path(destination)
     suffix = destination.suffix if suffix is None else suffix
+    owner = f"{os.getpid()}-{HOST_TAG}"  # read now: a forked child has another pid
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part" + suffix, dir=destination.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.{owner}.", suffix=".part" + suffix, dir=destination.parent)
     except OSError as exc:
         raise OutputError(f"cannot write to {destination.parent}: {exc.strerror or exc}") from exc
     os.close(fd)
@@ -74,11 +93,67 @@ def write_bytes_atomic(destination: str | os.PathLike, data: bytes) -> None:
             raise OutputError(f"cannot write {destination}: {exc.strerror or exc}") from exc
 
 
-def remove_stale_temporaries(folder: str | os.PathLike) -> None:
-    """Delete the temporary files that :func:`atomic_path` leaves behind when a process is killed."""
+def is_stale_temporary(path: Path, now: float | None = None) -> bool:
+    """Whether ``path`` is a temporary of :func:`atomic_path` that no running process will finish."""
+    match = _TEMPORARY_NAME.match(path.name)
+    if match is None or not path.is_file() or path.is_symlink():
+        return False
+    if match["host"] == HOST_TAG and not _process_exists(int(match["pid"])):
+        return True
+    # The owner runs (or its pid was reused), or it cannot be checked from here: only time tells.
+    return (now if now is not None else time.time()) - path.stat().st_mtime > STALE_AFTER_SECONDS
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, *, recursive: bool = False) -> int:
+    """Delete the temporaries of :func:`atomic_path` that killed processes left in ``folder``.
+
+    Only names of our own form are touched, and of those only the stale ones
+    (:func:`is_stale_temporary`): a job still writing beside this one keeps its file.
+    ``recursive`` also looks in every folder below. Returns how many files were deleted.
+    """
     folder = Path(folder)
     if not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        if _TEMPORARY_NAME.match(path.name) and path.is_file():
-            path.unlink(missing_ok=True)
+        return 0
+    folders = (Path(root) for root, _, _ in os.walk(folder)) if recursive else iter([folder])
+    now = time.time()
+    removed = 0
+    for directory in folders:
+        for path in directory.iterdir():
+            if is_stale_temporary(path, now):
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, and belongs to someone else
+    except OSError:
+        return True  # cannot tell (e.g. a platform without signals): assume it runs
+    return True
+
+
+def read_bytes(path: Path) -> bytes:
+    """The bytes of ``path``; :class:`InputError` if it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str | None:
+    """SHA-256 of a file's bytes, or None if it cannot be read (missing, a folder, unreadable)."""
+    try:
+        return sha256_hex(path.read_bytes())
+    except OSError:
+        return None

@@ -3,7 +3,8 @@
 Three stages run at once, joined by bounded queues and fixed pools of reusable frame buffers, so
 a slow stage makes the others wait instead of piling frames up in memory:
 
-* a decoder thread demuxes and decodes with PyAV, turns every frame upright (rotation metadata
+* a decoder thread demuxes and decodes with PyAV (the file opened, its film stream chosen and
+  its frames timed by :mod:`animevid.video_input`), turns every frame upright (rotation metadata
   is applied to the pixels), pads odd sides to even ones (yuv420p) and fills host buffers
   (pinned on CUDA);
 * the calling thread runs the generator (:meth:`Stylizer.run_batches`: on CUDA the upload of
@@ -32,18 +33,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import av
+import numpy as np
 import torch
 
 from .errors import DeviceError, InputError, Interrupted, OutputError, UsageError
 from .fileio import atomic_path, check_destination
 from .progress import ProgressReporter
+from .result import StylizeResult
 from .stylizer import FrameBatch, HostBufferPool, PipelineCancelled, StylizedBatch, Stylizer
-
-if TYPE_CHECKING:
-    from .api import StylizeResult
+from .video_input import (
+    DamagedVideo,
+    FrameClock,
+    VideoInfo,
+    damage_reason,
+    missing_frames_reason,
+    open_video,
+    reason,
+    shortfall_warning,
+    upright,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -97,34 +107,6 @@ class VideoOptions:
         return {"crf": str(crf), "preset": self.preset or DEFAULT_PRESET}
 
 
-@dataclass(frozen=True)
-class VideoInfo:
-    """What :func:`probe_video` learned about a file's video stream."""
-
-    width: int  # as stored, before rotation
-    height: int
-    rotation: int  # degrees counter-clockwise that turn a stored frame upright: 0, 90, 180 or 270
-    time_base: Fraction
-    frame_rate: Fraction | None
-    start_pts: int  # the stream's first timestamp, in time_base units
-    duration: float | None  # seconds
-    frames: int  # frame count announced by the container, 0 when unknown
-    missing_frames: int = 0  # frames the container's index places beyond the end of the file (truncated)
-
-    @property
-    def upright_size(self) -> tuple[int, int]:
-        """(height, width) of a frame once turned upright."""
-        return (self.width, self.height) if self.rotation in (90, 270) else (self.height, self.width)
-
-
-def probe_video(source: str | os.PathLike) -> VideoInfo:
-    """Open ``source``, find its video stream and decode its first frame; :class:`InputError` if any fails."""
-    source = Path(source)
-    with _open_input(source) as container:
-        stream = _video_stream(container, source)
-        return _probe_stream(container, stream, source)
-
-
 def check_video_job(
     source: str | os.PathLike, destination: str | os.PathLike, options: VideoOptions | None = None, *, overwrite: bool = False
 ) -> int | None:
@@ -153,8 +135,6 @@ def stylize_video(
     The destination is never overwritten unless ``overwrite``, is refused if it is the source,
     and never receives a half-written file unless ``options.keep_partial``.
     """
-    from .api import StylizeResult
-
     options = options or VideoOptions()
     source, destination = Path(source), Path(destination)
     plan = _plan(source, destination, options, overwrite)
@@ -185,7 +165,6 @@ class _Plan:
     destination: Path
     output_format: str
     info: VideoInfo
-    video_index: int
     copied: tuple[int, ...]  # indexes of the audio and subtitle streams copied as they are
     pixel_format: str
     frame_size: tuple[int, int]  # (height, width) written: upright, padded to what the pixel format needs
@@ -200,16 +179,14 @@ def _plan(source: Path, destination: Path, options: VideoOptions, overwrite: boo
     if output_format is None:
         raise UsageError(f"output {destination} must be a video file ({', '.join(OUTPUT_FORMATS)})")
     output_codecs = _supported_codecs(output_format)
-    with _open_input(source) as container:
-        stream = _video_stream(container, source)
-        warnings: list[str] = []
-        info = _probe_stream(container, stream, source, warnings)
+    with open_video(source) as video:
+        info = video.info
+        warnings = list(info.warnings)
         check_destination(destination, overwrite, source)
         if options.codec not in output_codecs:
             raise UsageError(f"{destination.suffix} files cannot hold {options.codec} video; choose another --codec or container")
         copied: list[int] = []
-        warnings += _side_streams(container, stream, output_codecs, destination.suffix, copied)
-        video_index = stream.index  # read while the container is open: streams die with it
+        warnings += _side_streams(video.container, video.stream, output_codecs, destination.suffix, copied)
     if options.start is not None and info.duration is not None and options.start >= info.duration:
         raise UsageError(f"--start {options.start:g} s is not before the end of the video ({info.duration:.2f} s)")
     pixel_format = _pixel_format(options.codec)
@@ -222,77 +199,9 @@ def _plan(source: Path, destination: Path, options: VideoOptions, overwrite: boo
             f"{frame_size[1]}x{frame_size[0]} (last row/column repeated)"
         )
     return _Plan(
-        source, destination, output_format, info, video_index, tuple(copied), pixel_format, frame_size,
-        tuple(warnings), _expected_frames(info, options),
+        source, destination, output_format, info, tuple(copied), pixel_format, frame_size, tuple(warnings),
+        _expected_frames(info, options),
     )  # fmt: skip
-
-
-def _open_input(source: Path) -> av.container.InputContainer:
-    if source.is_dir():
-        raise InputError(f"input {source} is a directory, not a video")
-    if not source.exists():
-        raise InputError(f"input {source} does not exist")
-    if source.stat().st_size == 0:
-        raise InputError(f"input {source} is empty")
-    try:
-        return av.open(str(source), metadata_errors="replace")
-    except (av.FFmpegError, OSError) as exc:
-        raise InputError(f"{source} is not a readable video ({_reason(exc)})") from None
-
-
-def _video_stream(container: av.container.InputContainer, source: Path) -> av.video.stream.VideoStream:
-    stream = container.streams.best("video")  # skips cover art when a real video stream exists
-    if stream is None or stream.disposition & av.stream.Disposition.attached_pic:
-        raise InputError(f"{source} has no video stream")
-    return stream
-
-
-def _probe_stream(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream, source: Path, warnings: list[str] | None = None
-) -> VideoInfo:
-    frames = container.decode(stream)
-    try:
-        first = next(frames, None)
-    except (av.FFmpegError, OSError) as exc:
-        raise InputError(f"{source} is damaged: its first video frame cannot be decoded ({_reason(exc)})") from None
-    finally:
-        frames.close()  # before the container closes: the generator holds its demuxer
-    if first is None:
-        raise InputError(f"{source} has no video frames")
-    rotation = first.rotation
-    upright = round(rotation / 90) * 90 % 360
-    if abs(((rotation - upright) + 180) % 360 - 180) > 1:
-        if warnings is not None:
-            warnings.append(f"the rotation of {rotation} degrees is not a multiple of 90 and is ignored")
-        upright = 0
-    time_base = stream.time_base or Fraction(1, 90000)
-    duration = None
-    if stream.duration is not None:
-        duration = float(stream.duration * time_base)
-    elif container.duration is not None:
-        duration = container.duration / av.time_base
-    return VideoInfo(
-        width=first.width,
-        height=first.height,
-        rotation=upright,
-        time_base=time_base,
-        frame_rate=stream.average_rate or stream.guessed_rate,
-        start_pts=stream.start_time if stream.start_time is not None else (first.pts or 0),
-        duration=duration,
-        frames=stream.frames or 0,
-        missing_frames=_frames_beyond_end_of_file(stream, source),
-    )
-
-
-def _frames_beyond_end_of_file(stream: av.video.stream.VideoStream, source: Path) -> int:
-    """Frames whose data the index (mp4/mov: every sample) places past the end of the file.
-
-    A truncated file often just ends: the demuxer stops without an error, so the index is what
-    tells a cut-off download from a short video.
-    """
-    size = source.stat().st_size
-    entries = stream.index_entries
-    return sum(1 for i in range(len(entries)) if entries[i].size and entries[i].pos + entries[i].size > size)
 
 
 def _side_streams(
@@ -302,7 +211,8 @@ def _side_streams(
     """Append to ``copied`` the audio and subtitle streams to copy; return warnings for those dropped.
 
     Audio the output container cannot hold is refused (it is never silently lost); subtitles it
-    cannot hold, data and attachment streams are dropped with a warning.
+    cannot hold, other video streams (cover art, thumbnails), data and attachment streams are
+    dropped with a warning.
     """
     warnings = []
     for stream in container.streams:
@@ -321,6 +231,8 @@ def _side_streams(
             copied.append(stream.index)
         elif stream.type == "subtitle":
             warnings.append(f"{described} dropped: {suffix} files cannot hold it (.mkv can)")
+        elif stream.type == "video":
+            warnings.append(f"{described} dropped: only the film's stream (#{video.index}) is stylized")
         else:
             warnings.append(f"{described} dropped: only video, audio and subtitles are written")
     return warnings
@@ -355,10 +267,6 @@ def _expected_frames(info: VideoInfo, options: VideoOptions) -> int | None:
         return None
     end = info.duration if options.end is None else min(options.end, info.duration)
     return max(0, round((end - (options.start or 0)) * info.frame_rate))
-
-
-def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 # -- the pipeline ----------------------------------------------------------------------------------
@@ -461,11 +369,12 @@ class _VideoJob:
 
     def run(self) -> int:
         plan = self.plan
-        with atomic_path(plan.destination) as tmp, _open_input(plan.source) as source:
+        with atomic_path(plan.destination) as tmp, open_video(plan.source) as video:
+            source = video.container
             try:
                 output = av.open(str(tmp), "w", format=plan.output_format, container_options=self._container_options())
             except (av.FFmpegError, OSError) as exc:
-                raise OutputError(f"cannot write {plan.destination}: {_reason(exc)}") from None
+                raise OutputError(f"cannot write {plan.destination}: {reason(exc)}") from None
             closed = False
             try:
                 video_out, side_out = self._add_streams(source, output)
@@ -478,7 +387,7 @@ class _VideoJob:
                     closed = True
                     output.close()  # writes the trailer (and moves the index up front for mp4/mov)
                 except (av.FFmpegError, OSError) as exc:
-                    raise OutputError(f"cannot write {plan.destination}: {_reason(exc)}") from None
+                    raise OutputError(f"cannot write {plan.destination}: {reason(exc)}") from None
             finally:
                 if not closed:
                     with contextlib.suppress(Exception):  # the error being raised says more
@@ -493,12 +402,12 @@ class _VideoJob:
 
     def _add_streams(self, source: av.container.InputContainer, output: av.container.OutputContainer):
         plan, info = self.plan, self.plan.info
-        video_in = source.streams[plan.video_index]
-        rate = info.frame_rate or Fraction(25)
+        video_in = source.streams[plan.info.stream_index]
+        rate = info.nominal_rate
         try:
             video_out = output.add_stream(self.options.codec, rate=rate, options=self.options.encoder_options())
         except (av.FFmpegError, ValueError) as exc:
-            raise OutputError(f"cannot set up the {self.options.codec} encoder: {_reason(exc)}") from None
+            raise OutputError(f"cannot set up the {self.options.codec} encoder: {reason(exc)}") from None
         video_out.height, video_out.width = plan.frame_size
         video_out.pix_fmt = plan.pixel_format
         # Timestamps are copied from the source frames: the output counts in the source's units.
@@ -554,11 +463,9 @@ class _VideoJob:
         if error is None:
             if written == 0:
                 return _Outcome(0, InputError(f"{self.plan.source} has no video frames in the requested range"), False)
-            if self.plan.expected_frames and self.options.start is None and self.options.end is None and written < self.plan.expected_frames:
-                logger.warning(
-                    "%s: decoded %d frames where the container announced %d; the file may be truncated",
-                    self.plan.source, written, self.plan.expected_frames,
-                )  # fmt: skip
+            shortfall = shortfall_warning(self.plan.source, written, self.plan.info)
+            if shortfall and self.options.start is None and self.options.end is None:
+                logger.warning(shortfall)
             return _Outcome(written, None, True)
         if isinstance(error, KeyboardInterrupt):
             what = "terminated (SIGTERM)" if isinstance(error, _Terminated) else "interrupted"
@@ -601,26 +508,21 @@ class _Decoder:
     ) -> None:  # fmt: skip
         self.plan, self.options, self.source = plan, options, source
         self.batch_size, self.pool, self.channel, self.stages = batch_size, pool, channel, stages
-        self.video = source.streams[plan.video_index]
+        self.video = source.streams[plan.info.stream_index]
         self.time_base = plan.info.time_base
+        self.clock = FrameClock(plan.info)  # its seconds are the clock of --start and --end
         self.frames_decoded = 0
-        self.damage: InputError | None = None  # set instead of failing when keep_partial
+        self.damage: DamagedVideo | None = None  # set instead of failing when keep_partial
         self._pixels: torch.Tensor | None = None  # the buffer being filled
         self._pts: list[int] = []
         self._durations: list[int] = []
         self._side: list[av.Packet] = []
         self._held: list[av.Packet] = []  # side packets seen before the first kept frame of a segment
         self._shift: Fraction | None = None if options.start is not None else Fraction(0)  # seconds
-        self._last_pts: int | None = None
         self._resized_warned = False
 
-    def _seconds(self, pts: int, time_base: Fraction) -> Fraction:
-        """A timestamp as seconds from the video stream's start, the clock of --start and --end."""
-        return pts * time_base - self.plan.info.start_pts * self.time_base
-
     def run(self, threads: int) -> None:
-        self.video.thread_type = "AUTO"
-        self.video.codec_context.thread_count = threads
+        self.video.codec_context.thread_count = threads  # thread_type is AUTO (open_video)
         streams = [self.video, *(self.source.streams[index] for index in self.plan.copied)]
         side_open = set(self.plan.copied)  # side streams that may still have packets before --end
         video_open = True
@@ -631,7 +533,7 @@ class _Decoder:
             for packet in self.source.demux(streams):
                 if self.stages.stop.is_set():
                     raise PipelineCancelled
-                if packet.stream.index == self.plan.video_index:
+                if packet.stream.index == self.plan.info.stream_index:
                     if video_open:
                         video_open = self._decode(packet)
                 elif packet.size:
@@ -639,26 +541,26 @@ class _Decoder:
                         side_open.discard(packet.stream.index)
                 if not video_open and not side_open:
                     break
-            missing = self.plan.info.missing_frames
+            missing = missing_frames_reason(self.plan.info)
             if video_open and missing:  # the demuxer ran out of file, not of video
-                self._damaged(f"{missing} of {self.plan.info.frames} frames lie beyond the end of the file")
+                self._damaged(missing)
         except (av.FFmpegError, OSError) as exc:
-            self._damaged(_reason(exc))
+            self._damaged(damage_reason(self.plan.info, exc))
         self._side.extend(self._held_in_segment())
         self._emit()
         self.stages.put(self.channel, _END)
 
-    def _damaged(self, reason: str) -> None:
-        message = f"{self.plan.source} is damaged or truncated: decoding stopped after {self.frames_decoded} frames ({reason})"
+    def _damaged(self, why: str) -> None:
+        damage = DamagedVideo(self.plan.source, self.frames_decoded, why)
         if not self.options.keep_partial:
-            raise InputError(f"{message}; nothing was written (--keep-partial keeps the frames before the damage)")
-        self.damage = InputError(message)  # the frames before it are still written; the job reports it at the end
+            raise InputError(f"{damage}; nothing was written (--keep-partial keeps the frames before the damage)")
+        self.damage = damage  # the frames before it are still written; the job reports it at the end
 
     def _decode(self, packet: av.Packet) -> bool:
         """Decode one packet's frames into the batch; False once past --end."""
         for frame in packet.decode():
-            pts = self._frame_pts(frame)
-            seconds = self._seconds(pts, self.time_base)
+            pts = self.clock.pts(frame)
+            seconds = self.clock.seconds(pts)
             if self.options.start is not None and seconds < self.options.start:
                 continue
             if self.options.end is not None and seconds >= self.options.end:
@@ -668,16 +570,6 @@ class _Decoder:
                 self._side.extend(self._held_in_segment())
             self._add_frame(frame, pts - round(self._shift / self.time_base))
         return True
-
-    def _frame_pts(self, frame: av.VideoFrame) -> int:
-        pts = frame.pts
-        if pts is None:  # e.g. raw H.264: count frames at the nominal rate
-            step = max(1, round(1 / (self.plan.info.frame_rate or 25) / self.time_base))
-            pts = self.plan.info.start_pts if self._last_pts is None else self._last_pts + step
-        if self._last_pts is not None and pts <= self._last_pts:
-            pts = self._last_pts + 1  # encoders need strictly increasing timestamps
-        self._last_pts = pts
-        return pts
 
     def _add_frame(self, frame: av.VideoFrame, pts: int) -> None:
         if self._pixels is None:
@@ -689,7 +581,7 @@ class _Decoder:
             if not self._resized_warned:
                 self._resized_warned = True
                 logger.warning("%s: the frame size changes mid-stream; frames are scaled to %dx%d", self.plan.source, info.width, info.height)
-        rgb = torch.from_numpy(frame.to_ndarray(**reformat))  # (h, w, 3) as stored
+        rgb = frame.to_ndarray(**reformat)  # (h, w, 3) as stored
         _place_upright(self._pixels[len(self._pts)], rgb, info.rotation)
         self._pts.append(pts)
         self._durations.append(frame.duration or 0)
@@ -701,7 +593,7 @@ class _Decoder:
         """Queue an audio/subtitle packet for the output; False once its stream is past --end."""
         if packet.pts is None and packet.dts is None:
             return True  # nothing to place it by
-        seconds = self._seconds(packet.pts if packet.pts is not None else packet.dts, packet.time_base)
+        seconds = self.clock.seconds(packet.pts if packet.pts is not None else packet.dts, packet.time_base)
         if self.options.end is not None and seconds >= self.options.end:
             return False
         if self._shift is None:
@@ -744,12 +636,11 @@ def _shifted(packet: av.Packet, shift_seconds: Fraction) -> av.Packet:
     return packet
 
 
-def _place_upright(slot: torch.Tensor, rgb: torch.Tensor, rotation: int) -> None:
+def _place_upright(slot: torch.Tensor, rgb: np.ndarray, rotation: int) -> None:
     """Write a stored (h, w, 3) frame into ``slot`` (H, W, 3) upright, repeating the last row/column into any padding."""
-    if rotation:
-        rgb = torch.rot90(rgb, rotation // 90, dims=(0, 1))  # counter-clockwise, as the display matrix says
+    rgb = upright(rgb, rotation)  # a view: the one copy is into the slot
     height, width = rgb.shape[0], rgb.shape[1]
-    slot[:height, :width] = rgb
+    slot.numpy()[:height, :width] = rgb
     if slot.shape[0] > height:
         slot[height:, :width] = slot[height - 1 : height, :width]
     if slot.shape[1] > width:
@@ -767,7 +658,7 @@ class _Encoder:
         self.frames_written = 0
         self._colorspace = video_out.codec_context.colorspace
         info = plan.info
-        self._nominal_duration = max(1, round(1 / ((info.frame_rate or Fraction(25)) * info.time_base)))
+        self._nominal_duration = max(1, round(1 / (info.nominal_rate * info.time_base)))
         self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder (its delay bounds it)
 
     def run(self, channel: queue.Queue, stages: _Stages, bar: ProgressReporter) -> None:
@@ -779,7 +670,7 @@ class _Encoder:
                 self._write(item)
                 bar.advance(item.count)
             except (av.FFmpegError, OSError) as exc:
-                raise OutputError(f"cannot write {self.plan.destination}: {_reason(exc)}") from None
+                raise OutputError(f"cannot write {self.plan.destination}: {reason(exc)}") from None
             finally:
                 item.release()
 

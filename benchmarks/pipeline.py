@@ -29,16 +29,12 @@ import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .common import fmt, interleaved_timings, markdown_table, not_available, size_name
-
-AUDIO_RATE = 48_000
-AAC_FRAME = 1024  # samples per AAC frame: the encoder takes exactly this many
 
 
 @dataclass(frozen=True)
@@ -91,56 +87,30 @@ def render_frame(index: int, height: int, width: int, fps: int) -> np.ndarray:
     return image
 
 
-def write_clip(path: Path, height: int, width: int, seconds: float, fps: int) -> int:
-    """Write an H.264 + AAC (stereo 48 kHz tone) MP4; returns the number of video frames."""
-    import av
+def make_clip(path: Path, height: int, width: int, seconds: float, fps: int) -> int:
+    """Write an H.264 + AAC (stereo 48 kHz tone) MP4 of :func:`render_frame` s; returns the number of video frames."""
+    from animevid.train.synthetic_film import write_clip
 
     frames = max(1, int(round(seconds * fps)))
-    with av.open(str(path), "w") as container:
-        video = container.add_stream("libx264", rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"preset": "veryfast", "crf": "20"}
-        audio = container.add_stream("aac", rate=AUDIO_RATE, layout="stereo")
-        for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(render_frame(index, height, width, fps), format="rgb24")
-            for packet in video.encode(frame):
-                container.mux(packet)
-        for packet in video.encode():
-            container.mux(packet)
-        total = int(round(frames / fps * AUDIO_RATE))
-        for start in range(0, total, AAC_FRAME):
-            n = AAC_FRAME
-            t = (start + np.arange(n)) / AUDIO_RATE
-            tone = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-            samples = np.stack([tone, tone])
-            frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="stereo")
-            frame.sample_rate = AUDIO_RATE
-            frame.pts = start
-            frame.time_base = Fraction(1, AUDIO_RATE)
-            for packet in audio.encode(frame):
-                container.mux(packet)
-        for packet in audio.encode():
-            container.mux(packet)
-    return frames
+    rendered = (render_frame(index, height, width, fps) for index in range(frames))
+    return write_clip(path, rendered, fps=fps, encoder_options={"preset": "veryfast", "crf": "20"}, audio="stereo")
 
 
 def decode_all(path: Path) -> torch.Tensor:
-    """Every frame of ``path`` as one (N, H, W, 3) uint8 RGB tensor."""
-    import av
+    """Every frame of ``path`` as one (N, H, W, 3) uint8 RGB tensor, upright."""
+    from animevid.video_input import decode_frames, open_video, upright
 
-    with av.open(str(path)) as container:
-        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    with open_video(path) as video:
+        rotation = video.info.rotation
+        frames = [upright(decoded.frame.to_ndarray(format="rgb24"), rotation) for decoded in decode_frames(video)]
     return torch.from_numpy(np.stack(frames))
 
 
 def count_streams(path: Path) -> dict[str, int]:
-    import av
+    from animevid.video_input import decode_frames, open_video
 
-    with av.open(str(path)) as container:
-        video = sum(1 for _ in container.decode(video=0))
-    with av.open(str(path)) as container:
-        audio = len(container.streams.audio)
-    return {"video_frames": video, "audio_streams": audio}
+    with open_video(path) as video:
+        return {"video_frames": sum(1 for _ in decode_frames(video)), "audio_streams": len(video.container.streams.audio)}
 
 
 # -- (a), (b), (c) --------------------------------------------------------------------------------
@@ -280,7 +250,7 @@ def run(device: torch.device, settings: PipelineSettings, log: Callable[[str], N
         options = video_options(batch_size)
 
         clip = workdir / "clip.mp4"
-        frame_count = write_clip(clip, height, width, settings.seconds, settings.fps)
+        frame_count = make_clip(clip, height, width, settings.seconds, settings.fps)
         # (a) is the generator alone: on CUDA its input is already on the device, so not even the
         # upload is counted (the pipeline overlaps it with the generator; the ceiling has none).
         frames = decode_all(clip).to(device)
@@ -304,7 +274,7 @@ def run(device: torch.device, settings: PipelineSettings, log: Callable[[str], N
         memory = []
         for seconds in settings.memory_seconds:
             long_clip = workdir / f"clip-{seconds:g}s.mp4"
-            count = write_clip(long_clip, height, width, seconds, settings.fps)
+            count = make_clip(long_clip, height, width, seconds, settings.fps)
             log(f"pipeline: peak memory of (b) in a subprocess, {seconds:g} s clip ({count} frames)")
             args = [str(long_clip), str(workdir / "memory-out.mp4"), "--weights", str(weights),
                     "--device", str(device), "--dtype", settings.dtype, "--batch-size", str(batch_size)]  # fmt: skip

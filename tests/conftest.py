@@ -20,6 +20,17 @@ def animevid_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread: on a machine shared with other jobs, OpenMP threads waiting on each
+    other make small convolutions many times slower; one thread keeps the time steady (and gives
+    the same bits as a subprocess run with OMP_NUM_THREADS=1)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def random_state_dict() -> dict[str, torch.Tensor]:
     from animevid.models import AnimeGANGenerator

@@ -18,6 +18,7 @@ from animevid.train.smooth import (
     smooth_folder,
 )
 from animevid.train.synthetic_film import Scene, render_frame
+from tests.temporaries import left_by_a_killed_process
 
 
 def random_image(seed: int, height: int, width: int) -> np.ndarray:
@@ -124,7 +125,7 @@ def test_smooth_folder_resumes_and_overwrites_only_when_asked(tmp_path):
     root = make_dataset(tmp_path / "set", ["a.png", "b.png"])
     (root / "smooth").mkdir()
     (root / "smooth" / "a.png").write_bytes(b"from an earlier run")
-    (root / "smooth" / ".b.png.k9z8y7x6.part.png").write_bytes(b"torn")
+    left_by_a_killed_process(root / "smooth" / "b.png", b"torn")
     result = smooth_folder(root, size=64)
     assert (result.written, result.skipped) == (1, 1)
     assert (root / "smooth" / "a.png").read_bytes() == b"from an earlier run"

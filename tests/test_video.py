@@ -11,36 +11,35 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
 
 from animevid.errors import InputError, Interrupted, OutputError, UsageError
 from animevid.stylizer import InferenceOptions, Stylizer
-from animevid.video import VideoOptions, _place_upright, probe_video, stylize_video
+from animevid.video import VideoOptions, _place_upright, stylize_video
+from animevid.train.synthetic_film import write_clip
+from animevid.video_input import probe_video
 from tests.clitools import assert_one_line_error, run_cli
+from tests.reference import generator_from, mean_abs_diff, stylize_reference, yuv420_roundtrip
 from tests.video_fixtures import (
     FailingStylizer,
     IdentityStylizer,
     InterruptingStylizer,
     clip_frame,
+    decodable_frames,
+    put_cover_art_first,
     read_clip,
     side_packets,
-    write_audio_only,
-    write_clip,
+    make_clip,
+    make_truncated,
 )
 
 VFR_DURATIONS_MS = [40, 20, 80, 33]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a machine shared with other jobs, OpenMP threads waiting on each
-    other make small convolutions many times slower; one thread keeps these tests' time steady."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
@@ -59,12 +58,9 @@ def files_in(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
-def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
-
-
-def luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+def make_clip_of(path: Path, frames: list[np.ndarray], **options) -> Path:
+    write_clip(path, frames, fps=24, **options)
+    return path
 
 
 def run(stylizer: Stylizer, source: Path, destination: Path, **options):
@@ -75,8 +71,8 @@ def run(stylizer: Stylizer, source: Path, destination: Path, **options):
 # -- what comes out --------------------------------------------------------------------------------
 
 
-def test_cli_stylizes_every_frame_and_copies_the_audio(folder, random_weights):
-    source = write_clip(folder / "in.mp4", frames=20, audio=True)
+def test_cli_stylizes_every_frame_and_copies_the_audio(folder, random_weights, random_state_dict):
+    source = make_clip(folder / "in.mp4", frames=20, audio="mono")
     out = folder / "out.mp4"
     result = run_cli("stylize", source, out, "--weights", random_weights)
     assert result.exit_code == 0, result.output
@@ -86,24 +82,42 @@ def test_cli_stylizes_every_frame_and_copies_the_audio(folder, random_weights):
     assert abs(styled.duration - original.duration) < Fraction(1, 24)
     assert styled.streams == [("video", "h264"), ("audio", "aac")]
     assert side_packets(out, "audio") == side_packets(source, "audio")  # same bytes, same timestamps
-    assert np.mean([mean_abs_diff(a, b) for a, b in zip(styled.frames, original.frames)]) > 10
     assert files_in(folder) == ["in.mp4", "out.mp4"]
+    # Each frame is the generator on its decoded source frame, within what libx264 at the default
+    # quality loses: measured here by encoding the expected frames ourselves.
+    generator = generator_from(random_state_dict)
+    expected = [stylize_reference(generator, frame) for frame in original.frames]
+    lossless = [yuv420_roundtrip(frame) for frame in expected]
+    ours = make_clip_of(folder / "expected.mp4", expected, encoder_options={"crf": "18", "preset": "medium"})
+    codec_loss = np.mean([mean_abs_diff(a, b) for a, b in zip(read_clip(ours).frames, lossless)])
+    for index, frame in enumerate(styled.frames):
+        assert mean_abs_diff(frame, lossless[index]) < 1.25 * codec_loss + 0.5, index
+        assert mean_abs_diff(frame, lossless[index]) < mean_abs_diff(frame, lossless[index - 1]) / 2, index
+
+
+def test_a_lossless_video_holds_the_generator_output_of_every_decoded_frame(folder, random_weights, random_state_dict):
+    source = make_clip(folder / "in.mp4", frames=9)
+    assert run_cli("stylize", source, folder / "out.mp4", "--weights", random_weights, "--crf", "0", "-q").exit_code == 0
+    generator = generator_from(random_state_dict)
+    original, styled = read_clip(source), read_clip(folder / "out.mp4")
+    assert len(styled.frames) == 9
+    for frame, source_frame in zip(styled.frames, original.frames):
+        # crf 0 is lossless for yuv420p: all that remains is the RGB -> yuv420p -> RGB conversion.
+        assert np.array_equal(frame, yuv420_roundtrip(stylize_reference(generator, source_frame)))
 
 
 def test_frames_come_out_in_order_with_their_pixels(folder, identity):
-    source = write_clip(folder / "in.mp4", frames=23)
-    result = run(identity, source, folder / "out.mp4", batch_size=4)  # 23 = 5 batches of 4 + 3
+    source = make_clip(folder / "in.mp4", frames=23)
+    result = run(identity, source, folder / "out.mp4", batch_size=4, crf=0)  # 23 = 5 batches of 4 + 3
     assert (result.kind, result.count, result.batch_size) == ("video", 23, 4)
     original, styled = read_clip(source), read_clip(folder / "out.mp4")
     assert len(styled.frames) == 23
     for index, (a, b) in enumerate(zip(styled.frames, original.frames)):
-        assert mean_abs_diff(a, b) < 4, index  # identity "style": only codec loss
-        if index:
-            assert mean_abs_diff(a, original.frames[index - 1]) > mean_abs_diff(a, b)
+        assert np.array_equal(a, yuv420_roundtrip(b)), index  # identity "style", lossless: the same frame
 
 
 def test_variable_frame_rate_keeps_every_timestamp(folder, identity):
-    source = write_clip(folder / "vfr.mp4", frames=20, durations_ms=VFR_DURATIONS_MS, audio=True)
+    source = make_clip(folder / "vfr.mp4", frames=20, durations_ms=VFR_DURATIONS_MS, audio="mono")
     original = read_clip(source)
     assert len(set(np.diff([float(t) for t in original.times]).round(3))) > 1  # really variable
     run(identity, source, folder / "out.mp4")
@@ -114,24 +128,20 @@ def test_variable_frame_rate_keeps_every_timestamp(folder, identity):
 
 
 def test_odd_sides_are_padded_by_repeating_the_last_row_and_column(folder, identity, caplog):
-    source = write_clip(folder / "odd.mp4", width=63, height=47, frames=6, pixel_format="yuv444p")
-    run(identity, source, folder / "out.mp4")
+    source = make_clip(folder / "odd.mp4", width=63, height=47, frames=6, pixel_format="yuv444p")
+    run(identity, source, folder / "out.mp4", crf=0)
     original, styled = read_clip(source), read_clip(folder / "out.mp4")
     assert styled.frames[0].shape == (48, 64, 3)
     assert "written as 64x48" in caplog.text
     for a, b in zip(styled.frames, original.frames):
-        a, b = luma(a), luma(b)  # 4:4:4 in, 4:2:0 out: compare what chroma subsampling keeps
-        aligned = np.abs(a[:47, :63] - b).mean()
-        assert aligned < 3
-        assert np.abs(a[:47, 1:63] - b[:, :62]).mean() > 1.5 * aligned  # not shifted right
-        assert np.abs(a[1:47, :63] - b[:46]).mean() > 1.5 * aligned  # nor down
-        assert np.abs(a[47] - a[46]).mean() < 8 and np.abs(a[:, 63] - a[:, 62]).mean() < 8  # codec loss only
+        padded = np.pad(b, ((0, 1), (0, 1), (0, 0)), mode="edge")  # the last row and column repeated
+        assert np.array_equal(a, yuv420_roundtrip(padded))  # 4:4:4 in, 4:2:0 out, lossless
 
 
 @pytest.mark.parametrize("rotation", [0, 90, 180, 270])
 def test_frames_are_placed_upright_and_padded_with_their_last_row_and_column(rotation):
-    stored = torch.arange(5 * 3 * 3, dtype=torch.uint8).reshape(5, 3, 3)  # (h=5, w=3, rgb)
-    upright = torch.rot90(stored, rotation // 90, dims=(0, 1))
+    stored = np.arange(5 * 3 * 3, dtype=np.uint8).reshape(5, 3, 3)  # (h=5, w=3, rgb)
+    upright = torch.from_numpy(np.ascontiguousarray(np.rot90(stored, rotation // 90)))
     slot = torch.zeros((upright.shape[0] + 1, upright.shape[1] + 1, 3), dtype=torch.uint8)
     _place_upright(slot, stored, rotation)
     assert torch.equal(slot[:-1, :-1], upright)
@@ -139,40 +149,54 @@ def test_frames_are_placed_upright_and_padded_with_their_last_row_and_column(rot
     assert torch.equal(slot[-1, -1], upright[-1, -1])
     # np.rot90 turns counter-clockwise, as PyAV's VideoFrame.rotation counts: the top-right corner goes top-left.
     if rotation == 90:
-        assert torch.equal(upright[0, 0], stored[0, -1])
+        assert torch.equal(upright[0, 0], torch.from_numpy(stored[0, -1]))
 
 
 @pytest.mark.parametrize("rotation", [90, -90, 180])
 def test_rotation_metadata_is_applied_to_the_pixels(folder, identity, rotation):
-    source = write_clip(folder / "rotated.mp4", frames=5, rotation=rotation)
+    source = make_clip(folder / "rotated.mp4", frames=5, rotation=rotation)
     original = read_clip(source)
     assert original.rotation % 360 == rotation % 360
-    run(identity, source, folder / "out.mp4")
+    run(identity, source, folder / "out.mp4", crf=0)
     styled = read_clip(folder / "out.mp4")
     assert styled.rotation == 0  # upright pixels, no display matrix left to apply
     upright = [np.rot90(frame, rotation // 90) for frame in original.frames]  # counter-clockwise
     assert styled.frames[0].shape == upright[0].shape
     for a, b in zip(styled.frames, upright):
-        assert mean_abs_diff(a, b) < 5
+        assert np.array_equal(a, yuv420_roundtrip(b))
+
+
+def test_cover_art_listed_before_the_film_is_not_stylized(folder, identity, caplog):
+    cover = np.full((32, 32, 3), (255, 0, 0), np.uint8)
+    source = put_cover_art_first(make_clip(folder / "tagged.mp4", frames=12, cover=cover))
+    result = run(identity, source, folder / "out.mp4", crf=0)
+    assert result.count == 12
+    assert "video stream #0 (png) dropped: only the film's stream (#1) is stylized" in caplog.text
+    with av.open(str(source)) as container:  # the film is stream 1, read by plain PyAV
+        film = [frame.to_ndarray(format="rgb24") for frame in container.decode(container.streams[1])]
+    styled = read_clip(folder / "out.mp4")
+    assert styled.frames[0].shape == (48, 64, 3)
+    for frame, expected in zip(styled.frames, film):
+        assert np.array_equal(frame, yuv420_roundtrip(expected))  # identity "style", lossless encode
 
 
 def test_segment_cuts_video_and_audio_and_starts_at_zero(folder, identity):
-    source = write_clip(folder / "in.mp4", frames=24, audio=True)  # 1 s at 24 fps
+    source = make_clip(folder / "in.mp4", frames=24, audio="mono")  # 1 s at 24 fps
     out = folder / "cut.mp4"
-    result = run(identity, source, out, start=0.25, end=0.6)
+    result = run(identity, source, out, start=0.25, end=0.6, crf=0)
     original, styled = read_clip(source), read_clip(out)
     kept = [t for t in original.times if Fraction(1, 4) <= t < Fraction(3, 5)]
     assert result.count == len(kept) == len(styled.frames) == 9
     assert styled.times == [t - kept[0] for t in kept]
     for a, b in zip(styled.frames, original.frames[6:15]):
-        assert mean_abs_diff(a, b) < 4
+        assert np.array_equal(a, yuv420_roundtrip(b))
     audio_in = [(pts, data) for pts, _, data in side_packets(source, "audio") if kept[0] <= pts < Fraction(3, 5)]
     audio_out = [(pts + kept[0], data) for pts, _, data in side_packets(out, "audio")]
     assert audio_out == audio_in and len(audio_in) > 5  # whole packets, shifted with the video
 
 
 def test_subtitles_are_copied_where_the_container_can_hold_them(folder, identity, caplog):
-    source = write_clip(folder / "subs.mkv", frames=12, subtitles="subrip")
+    source = make_clip(folder / "subs.mkv", frames=12, subtitles="subrip")
     run(identity, source, folder / "out.mkv")
     assert [kind for kind, _ in read_clip(folder / "out.mkv").streams] == ["video", "subtitle"]
     assert [data for *_, data in side_packets(folder / "out.mkv", "subtitles")] == [b"line 0", b"line 5", b"line 10"]
@@ -183,7 +207,7 @@ def test_subtitles_are_copied_where_the_container_can_hold_them(folder, identity
 
 
 def test_audio_the_container_cannot_hold_is_refused_before_any_work(folder, identity):
-    source = write_clip(folder / "in.mp4", frames=4, audio=True)
+    source = make_clip(folder / "in.mp4", frames=4, audio="mono")
     with pytest.raises(UsageError, match=r"audio stream #1 \(aac\) cannot be stored in a .webm file"):
         run(identity, source, folder / "out.webm", codec="libvpx-vp9")
     assert files_in(folder) == ["in.mp4"]
@@ -207,7 +231,7 @@ def test_stream_matches_frames_whatever_the_batch_size(random_weights):
 
 
 def test_existing_destination_is_refused_unless_overwrite(folder, identity):
-    source = write_clip(folder / "in.mp4", frames=4)
+    source = make_clip(folder / "in.mp4", frames=4)
     out = folder / "out.mp4"
     out.write_bytes(b"precious")
     with pytest.raises(OutputError, match="already exists"):
@@ -219,7 +243,7 @@ def test_existing_destination_is_refused_unless_overwrite(folder, identity):
 
 
 def test_destination_equal_to_the_source_is_refused_even_with_overwrite(folder, identity):
-    source = write_clip(folder / "in.mp4", frames=4)
+    source = make_clip(folder / "in.mp4", frames=4)
     before = source.read_bytes()
     result = run_cli("stylize", source, folder / "." / "in.mp4", "--weights", "unused.safetensors", "--overwrite")
     assert_one_line_error(result, "is the input file")
@@ -227,7 +251,7 @@ def test_destination_equal_to_the_source_is_refused_even_with_overwrite(folder, 
 
 
 def test_interruption_leaves_nothing_behind(folder):
-    source = write_clip(folder / "in.mp4", frames=20, audio=True)
+    source = make_clip(folder / "in.mp4", frames=20, audio="mono")
     threads_before = threading.active_count()
     with pytest.raises(Interrupted, match="interrupted after .* frames; nothing was written"):
         run(InterruptingStylizer(after=6), source, folder / "out.mp4", batch_size=2)
@@ -236,7 +260,7 @@ def test_interruption_leaves_nothing_behind(folder):
 
 
 def test_keep_partial_finalizes_a_playable_prefix_on_interruption(folder):
-    source = write_clip(folder / "in.mp4", frames=20, audio=True)
+    source = make_clip(folder / "in.mp4", frames=20, audio="mono")
     with pytest.raises(Interrupted, match=r"interrupted after (\d+) of 20 frames; they were written") as caught:
         run(InterruptingStylizer(after=6), source, folder / "out.mp4", batch_size=2, keep_partial=True)
     written = int(caught.value.args[0].split("after ")[1].split(" ")[0])
@@ -247,7 +271,7 @@ def test_keep_partial_finalizes_a_playable_prefix_on_interruption(folder):
 
 
 def test_a_failing_stage_stops_the_others_and_is_raised_once(folder):
-    source = write_clip(folder / "in.mp4", frames=20)
+    source = make_clip(folder / "in.mp4", frames=20)
     threads_before = threading.active_count()
     with pytest.raises(RuntimeError, match="generator exploded"):  # a bug keeps its traceback
         run(FailingStylizer(after=4), source, folder / "out.mp4", batch_size=2)
@@ -256,7 +280,7 @@ def test_a_failing_stage_stops_the_others_and_is_raised_once(folder):
 
 
 def test_sigterm_stops_cleanly_with_exit_130(folder, random_weights):
-    source = write_clip(folder / "in.mp4", frames=400)
+    source = make_clip(folder / "in.mp4", frames=400)
     out = folder / "out.mp4"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     # --no-compile: the signal must land while frames are being stylized, not during a compilation.
@@ -281,35 +305,15 @@ def test_sigterm_stops_cleanly_with_exit_130(folder, random_weights):
 # -- bad input -------------------------------------------------------------------------------------
 
 
-def _truncated(folder: Path) -> Path:
-    path = write_clip(folder / "truncated.mp4", frames=60, faststart=True)  # index first, frames after
-    data = path.read_bytes()
-    path.write_bytes(data[: int(len(data) * 0.6)])
-    return path
-
-
 def _directory(folder: Path) -> Path:
     (folder / "dir").mkdir()
     return folder / "dir"
 
 
-def _empty(folder: Path) -> Path:
-    (folder / "empty.mp4").write_bytes(b"")
-    return folder / "empty.mp4"
-
-
-def _text(folder: Path) -> Path:
-    (folder / "notes.mp4").write_text("not a video\n" * 20)
-    return folder / "notes.mp4"
-
-
+# Files both commands refuse alike are in test_video_input.py; these are stylize's own cases.
 BAD_INPUTS = {
-    "missing": (lambda folder: folder / "missing.mp4", "does not exist"),
-    "directory": (_directory, "no images found"),
-    "empty": (_empty, "is empty"),
-    "text": (_text, "not a readable video"),
-    "truncated": (_truncated, "damaged or truncated: decoding stopped after"),
-    "no video stream": (lambda folder: write_audio_only(folder / "sound.mp4"), "has no video stream"),
+    "directory": (_directory, "no images found"),  # a folder is a folder job
+    "truncated": (make_truncated, "damaged or truncated: decoding stopped after"),  # extract-frames keeps the frames
 }
 
 
@@ -334,7 +338,7 @@ def test_bad_input_is_one_line_error_and_leaves_nothing(folder, random_weights, 
     ],
 )
 def test_unwritable_destination_is_one_line_error(folder, random_weights, destination, message):
-    source = write_clip(folder / "in.mp4", frames=4)
+    source = make_clip(folder / "in.mp4", frames=4)
     (folder / "sub.mp4").mkdir()
     result = run_cli("stylize", source, folder / destination, "--weights", random_weights)
     assert_one_line_error(result, message)
@@ -342,11 +346,11 @@ def test_unwritable_destination_is_one_line_error(folder, random_weights, destin
 
 
 def test_truncated_input_with_keep_partial_keeps_the_decodable_frames(folder, identity):
-    source = _truncated(folder)
+    source = make_truncated(folder)
     with pytest.raises(InputError, match=r"decoding stopped after (\d+) frames.*the \1 frames before it were written"):
         run(identity, source, folder / "out.mp4", keep_partial=True)
     kept = read_clip(folder / "out.mp4")
-    assert 10 < len(kept.frames) < 60
+    assert len(kept.frames) == decodable_frames(source) < 60  # every frame the file still holds
 
 
 @pytest.mark.parametrize(
@@ -368,7 +372,7 @@ def test_video_options_are_validated(options, message):
 
 
 def test_start_after_the_end_of_the_video_is_refused(folder, identity):
-    source = write_clip(folder / "in.mp4", frames=12)  # 0.5 s
+    source = make_clip(folder / "in.mp4", frames=12)  # 0.5 s
     with pytest.raises(UsageError, match="is not before the end of the video"):
         run(identity, source, folder / "out.mp4", start=3.0)
     assert probe_video(source).frames == 12
@@ -402,7 +406,7 @@ def test_cuda_overlapped_batches_match_single_frames_in_order(cuda, random_weigh
 
 @pytest.mark.gpu
 def test_cuda_video_in_half_precision(cuda, folder, random_weights):
-    source = write_clip(folder / "in.mp4", width=160, height=96, frames=37, audio=True, durations_ms=VFR_DURATIONS_MS)
+    source = make_clip(folder / "in.mp4", width=160, height=96, frames=37, audio="mono", durations_ms=VFR_DURATIONS_MS)
     stylizer = Stylizer.from_weights(random_weights, InferenceOptions(device="cuda"))
     assert stylizer.dtype == torch.float16 and stylizer.default_batch_size(96, 160) == 16
     result = stylize_video(stylizer, source, folder / "out.mp4", VideoOptions(batch_size=8), progress=False)
@@ -417,7 +421,7 @@ def test_cuda_video_in_half_precision(cuda, folder, random_weights):
 
 @pytest.mark.gpu
 def test_cuda_cli_with_compile(cuda, folder, random_weights):
-    source = write_clip(folder / "in.mp4", width=160, height=96, frames=20)
+    source = make_clip(folder / "in.mp4", width=160, height=96, frames=20)
     result = run_cli("stylize", source, folder / "out.mp4", "--weights", random_weights, "--device", "cuda", "--compile", "--batch-size", "6")
     assert result.exit_code == 0, result.output
     assert "20 frames in" in result.stderr and "cuda, float16, batch size 6" in result.stderr
@@ -453,7 +457,7 @@ def test_long_cpu_videos_are_compiled_by_default(folder, random_weights, monkeyp
 
     monkeypatch.setattr(stylizer_module.torch, "compile", fake_compile)
     monkeypatch.setattr(stylizer_module.shutil, "which", lambda name: f"/usr/bin/{name}")
-    source = write_clip(folder / "in.mp4", width=32, height=32, frames=frames)
+    source = make_clip(folder / "in.mp4", width=32, height=32, frames=frames)
     result = run_cli("stylize", source, folder / "out.mp4", "--weights", random_weights, "-q")
     assert result.exit_code == 0, result.output
     assert bool(calls) is compiled
@@ -486,7 +490,7 @@ def test_a_failing_compilation_falls_back_to_the_eager_generator(random_state_di
 
 @pytest.mark.slow
 def test_a_real_compiled_run_matches_the_eager_one(folder, random_weights):
-    source = write_clip(folder / "in.mp4", width=32, height=32, frames=50)
+    source = make_clip(folder / "in.mp4", width=32, height=32, frames=50)
     assert run_cli("stylize", source, folder / "compiled.mp4", "--weights", random_weights, "--compile", "-q").exit_code == 0
     assert run_cli("stylize", source, folder / "eager.mp4", "--weights", random_weights, "--no-compile", "-q").exit_code == 0
     compiled, eager = read_clip(folder / "compiled.mp4"), read_clip(folder / "eager.mp4")

@@ -1,4 +1,4 @@
-"""Short test clips written with PyAV, readers for what a clip holds, and test doubles of the Stylizer."""
+"""Short test clips, readers for what a clip holds (plain PyAV: independent of the code under test), and test doubles of the Stylizer."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ import torch
 
 from animevid.models import AnimeGANGenerator
 from animevid.stylizer import InferenceOptions, Stylizer
-
-AUDIO_RATE = 48000
-AUDIO_FRAME = 1024  # AAC samples per packet
+from animevid.train.synthetic_film import AAC_FRAME, AUDIO_RATE, write_clip
 
 
 def clip_frame(index: int, height: int, width: int) -> np.ndarray:
@@ -32,63 +30,17 @@ def clip_frame(index: int, height: int, width: int) -> np.ndarray:
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def write_clip(
-    path: Path,
-    *,
-    width: int = 64,
-    height: int = 48,
-    frames: int = 20,
-    fps: int = 24,
-    durations_ms: list[int] | None = None,
-    audio: bool = False,
-    rotation: int | None = None,
-    faststart: bool = False,
-    subtitles: str | None = None,
-    pixel_format: str = "yuv420p",
-) -> Path:
-    """Write an H.264 test clip. ``durations_ms`` (cycled) gives a variable frame rate in a 1/1000 time base."""
-    container_options = {"movflags": "+faststart"} if faststart else {}
-    with av.open(str(path), "w", container_options=container_options) as out:
-        video = out.add_stream("libx264", rate=fps, options={"preset": "fast"})  # with B-frames: decode order != display order
-        video.width, video.height, video.pix_fmt = width, height, pixel_format
-        time_base = Fraction(1, 1000) if durations_ms else Fraction(1, fps)
-        video.codec_context.time_base = time_base
-        if rotation is not None:
-            video.set_display_rotation(rotation)
-        sound = out.add_stream("aac", rate=AUDIO_RATE, layout="mono") if audio else None
-        text = out.add_mux_stream(subtitles, time_base=Fraction(1, 1000)) if subtitles else None
-        pts = 0
-        for index in range(frames):
-            frame = av.VideoFrame.from_ndarray(clip_frame(index, height, width), format="rgb24")
-            frame.pts, frame.time_base = pts, time_base
-            out.mux(video.encode(frame))
-            if text is not None and index % 5 == 0:
-                packet = av.Packet(f"line {index}".encode())
-                packet.stream, packet.time_base = text, Fraction(1, 1000)
-                packet.pts = packet.dts = round(pts * time_base * 1000)
-                packet.duration = 100
-                out.mux(packet)
-            pts += durations_ms[index % len(durations_ms)] if durations_ms else 1
-        out.mux(video.encode())
-        if sound is not None:
-            samples = int(pts * time_base * AUDIO_RATE)
-            for start in range(0, samples, AUDIO_FRAME):
-                t = np.arange(start, min(start + AUDIO_FRAME, samples)) / AUDIO_RATE
-                tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]  # (1 channel, samples)
-                audio_frame = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
-                audio_frame.sample_rate, audio_frame.pts = AUDIO_RATE, start
-                out.mux(sound.encode(audio_frame))
-            out.mux(sound.encode())
+def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 20, fps: int = 24, **options) -> Path:
+    """An H.264 clip of :func:`clip_frame` s, with B-frames (decode order != display order), written
+    by the project's clip writer; ``options`` go to :func:`animevid.train.synthetic_film.write_clip`
+    (``durations_ms``, ``audio``, ``rotation``, ``subtitles``, ``cover``, ``faststart``, ...)."""
+    options.setdefault("encoder_options", {"preset": "fast"})
+    write_clip(path, (clip_frame(index, height, width) for index in range(frames)), fps=fps, **options)
     return path
 
 
-def write_audio_only(path: Path) -> Path:
-    with av.open(str(path), "w", format="mp4") as out:
-        sound = out.add_stream("aac", rate=AUDIO_RATE, layout="mono")
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, AUDIO_FRAME), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = AUDIO_RATE, 0
-        out.mux(sound.encode(frame))
-        out.mux(sound.encode())
+def make_audio_only(path: Path) -> Path:
+    write_clip(path, [], audio="mono", audio_seconds=AAC_FRAME / AUDIO_RATE)
     return path
 
 
@@ -165,3 +117,80 @@ class FailingStylizer(_StylizerRaisingAfter):
 
     def __init__(self, after: int) -> None:
         super().__init__(after, lambda: RuntimeError("generator exploded"))
+
+
+# -- damaged and wrong files: each maker writes into ``folder`` and returns the path ------------------
+
+
+def make_empty(folder: Path) -> Path:
+    (folder / "empty.mp4").write_bytes(b"")
+    return folder / "empty.mp4"
+
+
+def make_text(folder: Path) -> Path:
+    (folder / "notes.mp4").write_text("not a video\n" * 20)
+    return folder / "notes.mp4"
+
+
+def make_truncated(folder: Path) -> Path:
+    """60 frames with the index first (faststart), cut at 60 %: a download that stopped."""
+    path = make_clip(folder / "truncated.mp4", frames=60, faststart=True)
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * 0.6)])
+    return path
+
+
+def make_headers_only(folder: Path) -> Path:
+    path = make_clip(folder / "clip.mp4", frames=30)
+    path.write_bytes(path.read_bytes()[:600])
+    return path
+
+
+def make_garbled(folder: Path) -> Path:
+    """Valid headers and index, but the frames' bytes overwritten: nothing decodes."""
+    path = make_clip(folder / "garbled.mp4", frames=30)
+    data = bytearray(path.read_bytes())
+    start = data.index(b"mdat") + 4
+    for offset in range(start, start + (len(data) - start) // 2):
+        data[offset] = (offset * 37) % 256
+    path.write_bytes(bytes(data))
+    return path
+
+
+def put_cover_art_first(path: Path) -> Path:
+    """Rewrite an mp4 so that its cover art (moov/udta) comes before its tracks.
+
+    FFmpeg then lists the attached picture as stream 0 and the film as stream 1, as in files
+    some taggers write. Only the order of moov's children changes: every box keeps its size, so
+    the sample offsets into mdat stay valid.
+    """
+    data = path.read_bytes()
+    rewritten = []
+    for box in _boxes(data):
+        if box[4:8] == b"moov":
+            children = sorted(_boxes(box, 8), key=lambda child: {b"mvhd": 0, b"udta": 1}.get(child[4:8], 2))
+            box = box[:8] + b"".join(children)
+        rewritten.append(box)
+    path.write_bytes(b"".join(rewritten))
+    return path
+
+
+def _boxes(data: bytes, start: int = 0) -> list[bytes]:
+    """The ISO-BMFF boxes of ``data`` from ``start``: each a 32-bit big-endian size, a 4-byte type, a body."""
+    boxes = []
+    while start < len(data):
+        size = int.from_bytes(data[start : start + 4], "big")
+        boxes.append(data[start : start + size])
+        start += size
+    return boxes
+
+
+def decodable_frames(path: Path) -> int:
+    """How many frames plain PyAV decodes from the first video stream before the file gives out."""
+    count = 0
+    with av.open(str(path)) as container:
+        try:
+            for _ in container.decode(video=0):
+                count += 1
+        except av.FFmpegError:
+            pass
+    return count

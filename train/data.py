@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler
 
+from animevid import imageio
 from animevid.errors import InputError
 from animevid.imageio import IMAGE_SUFFIXES, read_image
 
@@ -52,7 +53,7 @@ class TrainBatch(NamedTuple):
 
 
 def list_images(folder: Path, what: str) -> list[Path]:
-    """The image files of ``folder`` sorted by name; :class:`InputError` if none or one is unreadable.
+    """The images of ``folder`` (:func:`animevid.imageio.list_images`); :class:`InputError` if none or one is unreadable.
 
     Only the file signature is checked here (cheap for thousands of files); a file that is
     damaged past its header is reported when the loader reaches it.
@@ -60,7 +61,7 @@ def list_images(folder: Path, what: str) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"{what} folder {folder} does not exist")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    files = imageio.list_images(folder)
     if not files:
         raise InputError(f"{what} folder {folder} contains no images ({', '.join(IMAGE_SUFFIXES)})")
     for path in files:

@@ -19,6 +19,10 @@
    (:mod:`animevid.train.smooth`) to ``OUT/smooth/NAME``, each atomically, then recorded in
    ``OUT/manifest.jsonl`` (:mod:`animevid.train.manifest`). ``NAME`` is ``<film>_<frame:07d>_<tile>.png``.
 
+The film is read by :mod:`animevid.video_input` (the stream :func:`animevid.stylize` reads: never
+cover art; frames turned upright by their rotation metadata). A film that stops decoding part way
+(damaged, or a cut-off download) gives the set of the frames before the damage, with a warning.
+
 Memory is bounded by the delay line and the candidates, a few dozen decoded frames, whatever the
 length of the film.
 
@@ -35,35 +39,37 @@ refused unless ``overwrite`` (which deletes the previous set's images and manife
 from __future__ import annotations
 
 import hashlib
-import itertools
 import math
 import re
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from animevid.errors import InputError, Interrupted, OutputError, UsageError
-from animevid.fileio import remove_stale_temporaries, write_bytes_atomic
+from animevid.errors import Interrupted, OutputError, UsageError
+from animevid.fileio import file_sha256, remove_stale_temporaries, sha256_hex, write_bytes_atomic
+from animevid.imageio import encode_image, list_images
 from animevid.progress import ProgressReporter
+from animevid.video_input import (
+    DamagedVideo,
+    DecodedFrame,
+    VideoInfo,
+    decode_frames,
+    open_video,
+    shortfall_warning,
+    upright,
+)
 
 from . import crops as crop_geometry
 from .frame_quality import DUPLICATE, REJECTION_REASONS, CropQuality, QualityThresholds, measure, rejection
-from .image_io import (
-    encode_image,
-    file_sha256,
-    is_image_file,
-    sha256_hex,
-)
 from .imagehash import HashIndex, format_hash
 from .manifest import MANIFEST_NAME, MANIFEST_VERSION, Manifest, ManifestAppender, read_manifest, write_manifest
 from .shot_sampling import ShotCandidates, TimeGrid, target_pools
 from .smooth import SMOOTH_FOLDER, STYLE_FOLDER, smooth_image_bytes
-from .video_source import DecodedFrame, FrameDecoder, VideoInfo, check_video_path, format_timecode, open_video
 
 DETECTORS = ("content", "adaptive")
 DEFAULT_THRESHOLDS = {"content": 27.0, "adaptive": 3.0}  # PySceneDetect's own defaults
@@ -179,6 +185,14 @@ class ExtractResult:
         return self.frames_decoded / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
+def format_timecode(seconds: float) -> str:
+    """``HH:MM:SS.mmm``."""
+    milliseconds = round(seconds * 1000)
+    hours, rest = divmod(milliseconds, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
+
+
 def film_slug(video: Path) -> str:
     """A file-name-safe short form of the film's name, used for the default OUT and image names."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", video.stem).strip("._-")
@@ -210,36 +224,31 @@ def extract_frames(
     started = time.perf_counter()
     options = options if options is not None else ExtractOptions()
     video = Path(video)
-    check_video_path(video)
     out_dir = Path(out_dir) if out_dir is not None else default_output_dir(video)
-    with open_video(video) as (container, stream, info):
-        end_limit = _end_limit(info, options)
-        decoder = FrameDecoder(video, container, stream, info.fps)
-        frames = iter(decoder)
-        # A file whose headers parse but whose frames do not is refused before OUT is touched.
-        first = next(frames, None)
-        if first is None:
-            raise InputError(f"{video}: no video frame could be decoded")
-        header = _header(video, info, options)
+    # open_video decodes a first frame: a file whose headers parse but whose frames do not is
+    # refused before OUT is touched.
+    with open_video(video) as film:
+        end_limit = _end_limit(video, film.info, options)
+        header = _header(video, film.info, options)
         previous = _prepare_output(out_dir, header, overwrite)
         if previous is not None and previous.done is not None and _all_verified(out_dir, previous):
             return _result_from_manifest(out_dir, previous, time.perf_counter() - started)
-        run = _ExtractionRun(video, out_dir, info, options, header, previous, end_limit)
-        return run.execute(itertools.chain([first], frames), decoder, show_progress, started)
+        run = _ExtractionRun(video, out_dir, film.info, options, header, previous, end_limit)
+        return run.execute(decode_frames(film), show_progress, started)
 
 
 # -- preparing OUT ----------------------------------------------------------------------------------
 
 
-def _end_limit(info: VideoInfo, options: ExtractOptions) -> float | None:
-    if options.skip_end > 0 and info.duration_s is None:
-        raise UsageError(f"{info.path}: the film does not report its duration, so --skip-end cannot be used")
-    if info.duration_s is None:
+def _end_limit(video: Path, info: VideoInfo, options: ExtractOptions) -> float | None:
+    if options.skip_end > 0 and info.duration is None:
+        raise UsageError(f"{video}: the film does not report its duration, so --skip-end cannot be used")
+    if info.duration is None:
         return None
-    end = info.duration_s - options.skip_end
+    end = info.duration - options.skip_end
     if end <= options.skip_start:
         raise UsageError(
-            f"nothing left to extract: the film lasts {format_timecode(info.duration_s)} and "
+            f"nothing left to extract: the film lasts {format_timecode(info.duration)} and "
             f"skip-start {options.skip_start:g} s + skip-end {options.skip_end:g} s cover it"
         )
     return end if options.skip_end > 0 else None
@@ -266,6 +275,8 @@ def _software_versions() -> dict[str, str]:
 
 
 def _header(video: Path, info: VideoInfo, options: ExtractOptions) -> dict:
+    height, width = info.upright_size
+    display_height, display_width = info.display_size
     return {
         "type": "header",
         "manifest_version": MANIFEST_VERSION,
@@ -273,13 +284,14 @@ def _header(video: Path, info: VideoInfo, options: ExtractOptions) -> dict:
         "source": {"name": video.name, "size": video.stat().st_size, "path": str(video.resolve())},
         "options": options.to_dict(),
         "video": {
-            "width": info.width,
-            "height": info.height,
-            "display_width": info.display_width,
-            "display_height": info.display_height,
-            "fps": str(info.fps),
+            "width": width,  # upright, as the images are cut
+            "height": height,
+            "display_width": display_width,
+            "display_height": display_height,
+            "rotation": info.rotation,
+            "fps": str(info.nominal_rate),
             "codec": info.codec,
-            "duration_s": None if info.duration_s is None else round(info.duration_s, 3),
+            "duration_s": None if info.duration is None else round(info.duration, 3),
         },
         "software": _software_versions(),
     }
@@ -305,9 +317,8 @@ def _clear_previous_set(out_dir: Path) -> None:
         for folder in (out_dir / STYLE_FOLDER, out_dir / SMOOTH_FOLDER):
             if folder.is_dir():
                 remove_stale_temporaries(folder)
-                for path in folder.iterdir():
-                    if is_image_file(path):
-                        path.unlink()
+                for path in list_images(folder):
+                    path.unlink()
         (out_dir / MANIFEST_NAME).unlink(missing_ok=True)
     except OSError as exc:
         raise OutputError(f"{out_dir}: cannot remove the previous set ({exc.strerror or exc})") from None
@@ -445,11 +456,11 @@ class _ExtractionRun:
         self.end_limit = end_limit
         self.slug = film_slug(video)
         self.suffix = "." + options.image_format
-        self.fps = info.fps
+        self.fps = info.nominal_rate
         self.thresholds = QualityThresholds(
             options.min_brightness, options.max_brightness, options.min_detail, options.dup_distance
         )
-        self.warnings: list[str] = []
+        self.warnings: list[str] = list(info.warnings)
 
         self.detector = _make_detector(options, self.fps)
         self.margin_frames = math.ceil(options.margin * self.fps)
@@ -460,12 +471,11 @@ class _ExtractionRun:
             self.delay_length += self.margin_frames
         self.detection_size = self._detection_size()
         short_side = crop_geometry.working_short_side(options.crop, options.size, options.grid)
-        self.working_width, self.working_height = crop_geometry.working_size(
-            info.display_width, info.display_height, short_side
-        )
-        if short_side > min(info.display_width, info.display_height):
+        display_height, display_width = info.display_size
+        self.working_width, self.working_height = crop_geometry.working_size(display_width, display_height, short_side)
+        if short_side > min(display_width, display_height):
             self.warnings.append(
-                f"the film ({info.display_width}x{info.display_height}) is smaller than the working size "
+                f"the film ({display_width}x{display_height}) is smaller than the working size "
                 f"({self.working_width}x{self.working_height}): crops are upscaled"
             )
         self.detection_scaler = VideoReformatter()
@@ -482,6 +492,8 @@ class _ExtractionRun:
         self.candidates: ShotCandidates[DecodedFrame] | None = None  # sized on the first frame
         self.time_grid = TimeGrid(options.skip_start, options.every) if options.every is not None else None
         self.end_frame: int | None = None  # known once the film is decoded
+        self.frames_decoded = 0
+        self.last_time = 0.0  # of the last frame decoded, seconds
         self.manifest: ManifestAppender | None = None
 
     def _candidate_capacity(self, decoded: DecodedFrame) -> int:
@@ -490,16 +502,14 @@ class _ExtractionRun:
         return max(2 * self.options.per_shot, 8, min(max(32, 4 * self.options.per_shot), affordable))
 
     def _detection_size(self) -> tuple[int, int]:
-        width, height = self.info.display_width, self.info.display_height
+        height, width = self.info.display_size
         if width <= DETECTION_WIDTH:
             return width, height
         return DETECTION_WIDTH, max(1, round(height * DETECTION_WIDTH / width))
 
     # -- driver -------------------------------------------------------------------------------------
 
-    def execute(
-        self, frames: Iterable[DecodedFrame], decoder: FrameDecoder, show_progress: bool, started: float
-    ) -> ExtractResult:
+    def execute(self, frames: Iterator[DecodedFrame], show_progress: bool, started: float) -> ExtractResult:
         from scenedetect import FrameTimecode
 
         manifest_path = self.out_dir / MANIFEST_NAME
@@ -509,61 +519,52 @@ class _ExtractionRun:
         write_manifest(manifest_path, previous_records)
         self.manifest = ManifestAppender(manifest_path)
         delay: deque[DecodedFrame] = deque()
-        frames_decoded = 0
-        last_time = 0.0
-        total = self.info.frame_count
+        total = self.info.estimated_frames
         if self.end_limit is not None:
             limit_frames = math.ceil(self.end_limit * self.fps)
             total = min(total, limit_frames) if total else limit_frames
+        damaged = False
         try:
             with ProgressReporter("extracting", total=total, unit="frames", enabled=show_progress) as progress:
-                for decoded in frames:
-                    if self.end_limit is not None and decoded.time >= self.end_limit:
-                        break
-                    small = self.detection_scaler.reformat(
-                        decoded.frame,
-                        width=self.detection_size[0],
-                        height=self.detection_size[1],
-                        format="bgr24",
-                        interpolation="FAST_BILINEAR",
-                    ).to_ndarray()
-                    cuts = self.detector.process_frame(FrameTimecode(decoded.index, fps=self.fps), small)
-                    self.pending_cuts.extend(cut.frame_num for cut in cuts)
-                    delay.append(decoded)
-                    if len(delay) > self.delay_length:
-                        self._release(delay.popleft())
-                    frames_decoded += 1
-                    last_time = decoded.time
-                    progress.set_fields(shots=len(self.shots) + 1, images=len(self.hashes))
-                    progress.advance()
-                last = FrameTimecode(frames_decoded - 1, fps=self.fps)
+                try:
+                    for decoded in frames:
+                        if self.end_limit is not None and decoded.time >= self.end_limit:
+                            break
+                        self._detect_cuts(decoded)
+                        delay.append(decoded)
+                        if len(delay) > self.delay_length:
+                            self._release(delay.popleft())
+                        self.frames_decoded += 1
+                        self.last_time = decoded.time
+                        progress.set_fields(shots=len(self.shots) + 1, images=len(self.hashes))
+                        progress.advance()
+                except DamagedVideo as damage:  # the frames before it still make a set
+                    damaged = True
+                    self.warnings.append(f"{damage}; the set holds the images of the frames before it")
+                last = FrameTimecode(self.frames_decoded - 1, fps=self.fps)
                 self.pending_cuts.extend(cut.frame_num for cut in self.detector.post_process(last))
-                self.end_frame = frames_decoded
+                self.end_frame = self.frames_decoded
                 while delay:
                     self._release(delay.popleft())
-                self._close_shot(frames_decoded, last_time + 1 / float(self.fps))
+                self._close_shot(self.frames_decoded, self.last_time + 1 / float(self.fps))
         except KeyboardInterrupt:
             raise Interrupted(
-                f"stopped at {format_timecode(last_time)} with {len(self.hashes)} images in {self.out_dir}; "
+                f"stopped at {format_timecode(self.last_time)} with {len(self.hashes)} images in {self.out_dir}; "
                 "run the same command again to resume"
             ) from None
         finally:
             self.manifest.close()
-        if decoder.damaged_packets:
-            self.warnings.append(f"{decoder.damaged_packets} damaged packet(s) could not be decoded and were skipped")
-        if self.end_limit is None and total and frames_decoded < 0.9 * total:
-            self.warnings.append(
-                f"only {frames_decoded} of the {total} frames the container announces could be read: "
-                "the file may be truncated"
-            )
-        self._finish(manifest_path, frames_decoded)
+        shortfall = shortfall_warning(self.video, self.frames_decoded, self.info)
+        if shortfall and not damaged and self.end_limit is None:
+            self.warnings.append(shortfall)
+        self._finish(manifest_path, self.frames_decoded)
         return ExtractResult(
             out_dir=self.out_dir,
             manifest_path=manifest_path,
             images=len(self.hashes),
             written=self.counters.written,
             reused=self.counters.reused,
-            frames_decoded=frames_decoded,
+            frames_decoded=self.frames_decoded,
             shots=tuple(self.shots),
             rejected=dict(self.counters.rejected),
             elapsed_s=time.perf_counter() - started,
@@ -590,6 +591,13 @@ class _ExtractionRun:
                         path.unlink(missing_ok=True)
 
     # -- shots and sampling ---------------------------------------------------------------------------
+
+    def _detect_cuts(self, decoded: DecodedFrame) -> None:
+        from scenedetect import FrameTimecode
+
+        small = self._upright_pixels(self.detection_scaler, decoded, self.detection_size, interpolation="FAST_BILINEAR")
+        cuts = self.detector.process_frame(FrameTimecode(decoded.index, fps=self.fps), small)
+        self.pending_cuts.extend(cut.frame_num for cut in cuts)
 
     def _release(self, decoded: DecodedFrame) -> None:
         """Handle a frame leaving the delay line: apply cuts up to it, then offer it for sampling."""
@@ -650,14 +658,14 @@ class _ExtractionRun:
         self.manifest.append(shot_record)
 
     def _working_image(self, decoded: DecodedFrame) -> np.ndarray:
-        return self.working_scaler.reformat(
-            decoded.frame,
-            width=self.working_width,
-            height=self.working_height,
-            format="bgr24",
-            interpolation=self.working_interpolation,
-            threads=1,
-        ).to_ndarray()
+        size = (self.working_width, self.working_height)
+        return self._upright_pixels(self.working_scaler, decoded, size, interpolation=self.working_interpolation, threads=1)
+
+    def _upright_pixels(self, scaler, decoded: DecodedFrame, size: tuple[int, int], **reformat) -> np.ndarray:
+        """The frame as BGR, scaled so that once turned upright it is ``size`` (width, height)."""
+        height, width = self.info.stored_size(size[1], size[0])
+        pixels = scaler.reformat(decoded.frame, width=width, height=height, format="bgr24", **reformat).to_ndarray()
+        return np.ascontiguousarray(upright(pixels, self.info.rotation))  # OpenCV wants positive strides
 
     # -- crops ---------------------------------------------------------------------------------------
 
@@ -688,8 +696,9 @@ class _ExtractionRun:
         return _KEPT if kept else (DUPLICATE if duplicate else None)
 
     def _source_box(self, box: crop_geometry.CropBox) -> list[float]:
-        scale_x = self.info.width / self.working_width
-        scale_y = self.info.height / self.working_height
+        height, width = self.info.upright_size
+        scale_x = width / self.working_width
+        scale_y = height / self.working_height
         return [
             round(box.x * scale_x, 2),
             round(box.y * scale_y, 2),
@@ -736,7 +745,7 @@ class _ExtractionRun:
             if record != previous:
                 self.manifest.append(record)
         else:
-            encoded = encode_image(crop, self.suffix, self.options.jpeg_quality)
+            encoded = encode_image(crop, self.suffix, order="bgr", jpeg_quality=self.options.jpeg_quality)
             smoothed = smooth_image_bytes(encoded, self.suffix, self.options.size, self.options.jpeg_quality)
             assert smoothed is not None, "an image just encoded must decode"
             write_bytes_atomic(self.out_dir / record["file"], encoded)

@@ -32,16 +32,9 @@ import cv2
 import numpy as np
 
 from animevid.errors import InputError, OutputError, UsageError
-from animevid.fileio import remove_stale_temporaries, write_bytes_atomic
+from animevid.fileio import file_sha256, read_bytes, remove_stale_temporaries, write_bytes_atomic
+from animevid.imageio import JPEG_QUALITY, decode_image, encode_image, list_images
 from animevid.progress import ProgressReporter
-
-from .image_io import (
-    decode_image,
-    encode_image,
-    file_sha256,
-    is_image_file,
-    read_bytes,
-)
 
 KERNEL_SIZE = 5
 CANNY_LOW = 100
@@ -120,17 +113,17 @@ def edge_smooth_reference(image: np.ndarray, size: int | None = 256, *, gray: np
     return smoothed
 
 
-def smooth_image_bytes(data: bytes, suffix: str, size: int = 256, jpeg_quality: int = 95) -> bytes | None:
+def smooth_image_bytes(data: bytes, suffix: str, size: int = 256, jpeg_quality: int = JPEG_QUALITY) -> bytes | None:
     """Smooth an encoded style image file and encode the result the same way (None: undecodable).
 
     The image is decoded as ``cv2.imread`` would (colour, and grayscale by the codec), so the
     result is what the official script produces from the same file.
     """
-    image = decode_image(data)
-    gray = decode_image(data, grayscale=True)
+    image = decode_image(data, order="bgr")
+    gray = decode_image(data, order="gray")
     if image is None or gray is None:
         return None
-    return encode_image(edge_smooth(image, size, gray=gray), suffix, jpeg_quality)
+    return encode_image(edge_smooth(image, size, gray=gray), suffix, order="bgr", jpeg_quality=jpeg_quality)
 
 
 @dataclass(frozen=True)
@@ -149,7 +142,7 @@ def smooth_folder(
     *,
     size: int = 256,
     overwrite: bool = False,
-    jpeg_quality: int = 95,
+    jpeg_quality: int = JPEG_QUALITY,
     show_progress: bool = False,
 ) -> SmoothResult:
     """Build ``dataset_dir/smooth/NAME`` from every image ``dataset_dir/style/NAME``.
@@ -173,7 +166,7 @@ def smooth_folder(
     if not style_dir.is_dir():
         raise InputError(f"{style_dir}: no such folder (the style images go in DIR/style, the result in DIR/smooth)")
     try:
-        sources = sorted(path for path in style_dir.iterdir() if is_image_file(path))
+        sources = list_images(style_dir)
     except OSError as exc:
         raise InputError(f"{style_dir}: cannot be listed ({exc.strerror or exc})") from None
     if not sources:

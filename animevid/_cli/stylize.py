@@ -4,7 +4,28 @@ from __future__ import annotations
 
 import click
 
+from .defaults import library_option
 from .styles import SEMANTICS_HELP
+
+
+def _stylizer_module():
+    from .. import stylizer
+
+    return stylizer
+
+
+def _video_module():
+    from .. import video
+
+    return video
+
+
+def _inference_options():
+    return _stylizer_module().InferenceOptions
+
+
+def _video_options():
+    return _video_module().VideoOptions
 
 
 @click.command()
@@ -12,23 +33,46 @@ from .styles import SEMANTICS_HELP
 @click.argument("destination", type=click.Path(path_type=str))
 @click.option("--style", "-s", help="Style name (see 'animevid styles'); 'hayao' is fetched on first use.")
 @click.option("--weights", "-w", type=click.Path(path_type=str), help="Generator weights file instead of --style.")
-@click.option("--semantics", help=SEMANTICS_HELP)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--dtype", default="auto", show_default=True, help="auto (fp16 on CUDA, fp32 on CPU), float32, float16 (CUDA) or bfloat16.")
-@click.option("--half", is_flag=True, help="Same as --dtype float16 (CUDA only).")
-@click.option("--max-side", type=click.IntRange(min=8), help="Run the generator at most this many pixels on a side.")
-@click.option(
-    "--compile/--no-compile", "compile_", default=None,
-    help="torch.compile the generator: slow start, faster frames [default: on for CPU videos of 50+ frames].",
+@library_option("--semantics", type=str, owner=_inference_options, help=SEMANTICS_HELP)
+@library_option("--device", type=str, owner=_inference_options, help="auto, cpu, cuda or cuda:N.")
+@library_option(
+    "--dtype", type=str, owner=_inference_options,
+    help="auto (fp16 on CUDA, fp32 on CPU), float32, float16 (CUDA) or bfloat16.",
 )  # fmt: skip
-@click.option("--batch-size", type=click.IntRange(min=1), help="Video frames per generator call [default: per device and frame size].")
-@click.option("--start", type=click.FloatRange(min=0), help="Video: start at this many seconds.")
-@click.option("--end", type=click.FloatRange(min=0), help="Video: stop at this many seconds.")
-@click.option("--codec", default="libx264", show_default=True, help="Video encoder (libx264, libx265, libvpx-vp9, ...).")
-@click.option("--crf", type=click.IntRange(0, 51), help="libx264/libx265 quality, lower is better [default: 18].")
-@click.option("--preset", help="libx264/libx265 speed preset [default: medium].")
-@click.option("--keep-partial", is_flag=True, help="Video: if stopped early, keep the frames done as a playable file.")
+@click.option("--half", is_flag=True, help="Same as --dtype float16 (CUDA only).")
+@library_option(
+    "--max-side", type=click.IntRange(min=8), owner=_inference_options,
+    help="Run the generator at most this many pixels on a side.",
+)  # fmt: skip
+@library_option(
+    "--compile/--no-compile", "compile_", owner=_inference_options, field="compile",
+    shown=lambda: f"on for CPU videos of {_stylizer_module().AUTO_COMPILE_MIN_FRAMES}+ frames",
+    help="torch.compile the generator: slow start, faster frames [default: {default}].",
+)  # fmt: skip
+@library_option(
+    "--batch-size", type=click.IntRange(min=1), owner=_video_options,
+    help="Video frames per generator call [default: per device and frame size].",
+)  # fmt: skip
+@library_option("--start", type=click.FloatRange(min=0), owner=_video_options, help="Video: start at this many seconds.")
+@library_option("--end", type=click.FloatRange(min=0), owner=_video_options, help="Video: stop at this many seconds.")
+@library_option("--codec", type=str, owner=_video_options, help="Video encoder (libx264, libx265, libvpx-vp9, ...).")
+@library_option(
+    "--crf", type=click.IntRange(0, 51), owner=_video_options, shown=lambda: _video_module().DEFAULT_CRF,
+    help="libx264/libx265 quality, lower is better [default: {default}].",
+)  # fmt: skip
+@library_option(
+    "--preset", type=str, owner=_video_options, shown=lambda: _video_module().DEFAULT_PRESET,
+    help="libx264/libx265 speed preset [default: {default}].",
+)  # fmt: skip
+@library_option(
+    "--keep-partial", is_flag=True, owner=_video_options,
+    help="Video: if stopped early, keep the frames done as a playable file.",
+)  # fmt: skip
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option(
+    "--skip-existing", is_flag=True,
+    help="Folders: keep the outputs that exist (an interrupted run's) and do the rest.",
+)  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @click.option("--mirror", envvar="ANIMEVID_MIRROR", hidden=True, help="Base URL replacing the official weights repository.")
 def stylize(
@@ -50,13 +94,15 @@ def stylize(
     preset: str | None,
     keep_partial: bool,
     overwrite: bool,
+    skip_existing: bool,
     quiet: bool,
     mirror: str | None,
 ) -> None:
     """Stylize SOURCE (a photo, a folder of photos or a video) into DESTINATION.
 
     Videos keep every frame with its timestamp; audio and subtitles are copied as they are.
-    Ctrl-C stops cleanly (nothing is left at DESTINATION unless --keep-partial).
+    Ctrl-C stops cleanly (nothing is left at DESTINATION unless --keep-partial); an interrupted
+    folder job continues with --skip-existing.
 
     \b
     animevid stylize photo.jpg anime.png --style hayao
@@ -65,20 +111,18 @@ def stylize(
     """
     from ..api import stylize as run
     from ..errors import UsageError
-    from ..stylizer import InferenceOptions
-    from ..video import VideoOptions
 
     if half:
         if dtype not in ("auto", "float16"):
             raise UsageError("--half contradicts --dtype " + dtype)
         dtype = "float16"
-    options = InferenceOptions(device=device, dtype=dtype, max_side=max_side, compile=compile_, semantics=semantics)
-    video_options = VideoOptions(
+    options = _inference_options()(device=device, dtype=dtype, max_side=max_side, compile=compile_, semantics=semantics)
+    video_options = _video_options()(
         codec=codec, crf=crf, preset=preset, batch_size=batch_size, start=start, end=end, keep_partial=keep_partial
     )
     result = run(
         source, destination, style=style, weights=weights, options=options, overwrite=overwrite,
-        progress=not quiet, mirror=mirror, video_options=video_options,
+        skip_existing=skip_existing, progress=not quiet, mirror=mirror, video_options=video_options,
     )  # fmt: skip
     if not quiet:
         click.echo(result.summary(), err=True)
