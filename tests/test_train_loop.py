@@ -7,6 +7,8 @@ import dataclasses
 import json
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -306,6 +308,26 @@ def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(inpu
     assert checkpoint["step"] == 2
     assert all(torch.isfinite(value).all() for value in checkpoint["generator"].values())
     assert not style_path("cli").exists()
+
+
+def test_cli_defaults_are_the_dataclass_defaults():
+    from animevid._cli.train import train as command
+
+    defaults = TrainConfig()
+    options = {param.name: param for param in command.params}
+    assert set(options) == {field.name for field in dataclasses.fields(TrainConfig)}
+    for name, option in options.items():
+        assert option.default == getattr(defaults, name), name
+    assert TrainConfig(**command.make_context("train", []).params) == defaults
+    shown = " ".join(run_cli("train", "--help").output.split())
+    assert f"Generator learning rate. [default: {defaults.lr_g}]" in shown
+    assert f"Adversarial epochs (after the initialization). [default: {defaults.epochs}]" in shown
+
+
+def test_the_command_line_reads_the_training_defaults_without_loading_torch():
+    code = "import sys, animevid._cli.train; assert 'torch' not in sys.modules, 'torch was imported'"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
 
 
 # -- several processes -----------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from animevid.errors import InputError, UsageError
-from animevid.styles import style_path, validate_style_name
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 MIN_IMAGE_SIZE = 16  # VGG's conv4_4 is at 1/8 resolution and D's logits at 1/4: keep both ≥ 2×2
@@ -92,6 +91,10 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise :class:`UsageError`/:class:`InputError` for anything wrong that can be seen now."""
+        # animevid.styles loads torch: imported here, so that the CLI can read this module's
+        # defaults at start-up and `animevid --help` stays fast.
+        from animevid.styles import style_path, validate_style_name
+
         for field in ("photos", "anime", "vgg", "name"):
             if getattr(self, field) is None:
                 raise UsageError(f"--{field} is required (unless resuming a run with --resume)")
