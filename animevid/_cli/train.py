@@ -60,8 +60,8 @@ def _setting(flags: str, help: str, **options: Any) -> Callable:
 @_setting("--checkpoint-every", help="Steps between checkpoints (also at every epoch end; 0: epoch ends only).")
 @_setting("--log-every", help="Steps between metric lines.")
 @_setting("--samples", help="Validation photos in each epoch's sample grid (0: none).")
-@_setting("--keep-generators/--no-keep-generators", help="Keep each epoch's generator (16 MB each).")
-@_setting("--overwrite", is_flag=True, help="Replace an installed style of the same name at the end.")
+@_setting("--keep-generators/--no-keep-generators", help="Keep each adversarial epoch's generator (16 MB each).")
+@_setting("--overwrite", is_flag=True, help="Replace an installed style of the same name that this run did not install.")
 @_setting("--progress/--no-progress", help="Show a progress bar.")
 @_setting("--tensorboard/--no-tensorboard", help="Also log to TensorBoard when it is installed.")
 @click.pass_context
@@ -69,7 +69,9 @@ def train(ctx: click.Context, **options: Any) -> None:
     """Train an AnimeGAN style from unpaired photos and a style dataset, and install it.
 
     The defaults are the paper's: initialization epochs (G alone, content loss), then epochs
-    alternating D and G steps with Adam. Multi-GPU: run it under torchrun.
+    alternating D and G steps with Adam. Ctrl-C or SIGTERM stops at the next step with a
+    checkpoint; --resume continues exactly, also with a larger --max-steps after the run ended.
+    Multi-GPU: run it under torchrun.
     """
     from animevid.train.config import resume_config
     from animevid.train.loop import train as run_training
@@ -86,4 +88,7 @@ def train(ctx: click.Context, **options: Any) -> None:
         config = TrainConfig(**options)
     result = run_training(config)
     if result.style_path is not None:
-        click.echo(f"trained {result.step} steps ({result.epoch} epochs) in {result.run_dir}; installed style {config.name!r} at {result.style_path}")
+        click.echo(
+            f"trained {result.step} steps (epochs completed: {result.init_epochs} initialization, {result.epochs} adversarial) "
+            f"in {result.run_dir}; installed style {config.name!r} at {result.style_path}"
+        )
