@@ -305,8 +305,9 @@ def _train(config: TrainConfig, context: DistributedContext, device: torch.devic
         with signals.deferred(), progress:
             while position.step < last_step:
                 cpu_batch = next(batches)
-                # A signal since the last step stops the run here, at a boundary, on every rank at
-                # once. (One during the last step lets the run finish: its export is quick.)
+                # A signal is only recorded, so the step it arrived in was finished, never cut: the
+                # run stops here, at the boundary after it, on every rank at once. (A signal during
+                # the last step lets the run finish: its export is quick.)
                 if any_rank(signals.received is not None, context, host_group):
                     stopped_by = signals.received or "a signal to another process"
                     break
