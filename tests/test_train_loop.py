@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
 import pytest
 import torch
+from safetensors.torch import load_file
 from torch.utils.data import default_collate
 
-from animevid.errors import UsageError
+from animevid.errors import Interrupted, UsageError
 from animevid.models.animegan import AnimeGANGenerator
 from animevid.models.discriminator import Discriminator
 from animevid.styles import style_path
@@ -24,7 +30,8 @@ from tests.clitools import assert_one_line_error, run_cli
 from tests.train_helpers import make_photos, make_style_dataset, one_thread, single_thread, write_rgb, write_torchvision_vgg  # noqa: F401
 from animevid.train.config import TrainConfig
 from animevid.train.data import TrainImages, find_style_set, list_images, to_model_input
-from animevid.train.loop import Amp, gan_step, init_step, load_checkpoint, make_benchmark_step, train
+from animevid.train.checkpoint import load_checkpoint
+from animevid.train.loop import Amp, gan_step, init_step, make_benchmark_step, train
 from animevid.train.losses import LossWeights
 from animevid.train.vgg import load_vgg19
 
@@ -78,6 +85,18 @@ def _fixed_batch(inputs: SimpleNamespace):
     return to_model_input(default_collate([dataset[(i, i % 3, 100 + i)] for i in range(2)]), torch.device("cpu"))
 
 
+def assert_same_tensors(actual: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
+    assert actual.keys() == expected.keys()
+    for name, value in expected.items():
+        assert torch.equal(actual[name], value), name
+
+
+def _logged_losses(run_dir: Path) -> list[dict]:
+    """metrics.jsonl without its timings."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in ("time", "steps_per_s")} for r in records]
+
+
 def _no_scaler() -> torch.amp.GradScaler:
     return torch.amp.GradScaler("cpu", enabled=False)
 
@@ -121,19 +140,29 @@ def test_benchmark_step_runs_one_full_step():
 
 def test_run_folder_layout_and_metrics(full_run):
     run_dir = full_run.result.run_dir
-    assert full_run.result.step == 6 and full_run.result.epoch == 3
+    assert (full_run.result.step, full_run.result.init_epochs, full_run.result.epochs) == (6, 1, 2)
     assert (run_dir / "checkpoints" / "last.pt").is_file()
-    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch-001.png", "epoch-002.png", "epoch-003.png"]
-    grid = cv2.imread(str(run_dir / "samples" / "epoch-003.png"))
-    assert grid.shape == (2 * IMAGE_SIZE, 2 * IMAGE_SIZE, 3)  # photos above, outputs below, 2 samples
-    assert sorted(p.name for p in (run_dir / "generators").iterdir()) == ["epoch-002.safetensors", "epoch-003.safetensors"]
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
-    assert [r["phase"] for r in records] == ["init"] * 2 + ["gan"] * 4
     assert {"loss_d", "loss_g", "adv", "con", "gra", "col"} <= set(records[-1])
     assert json.loads((run_dir / "config.json").read_text())["lr_g"] == 8e-5
     checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.pt")
     assert (checkpoint["step"], checkpoint["epoch"], checkpoint["batch"]) == (6, 3, 0)
+
+
+def test_epochs_are_numbered_as_the_paper_counts_them(full_run):
+    """1 initialization epoch + 2 adversarial epochs of 2 steps: "epoch 2" is the second adversarial one."""
+    run_dir = full_run.result.run_dir
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == ["epoch-001.png", "epoch-002.png", "init-001.png"]
+    grid = cv2.imread(str(run_dir / "samples" / "epoch-002.png"))
+    assert grid.shape == (2 * IMAGE_SIZE, 2 * IMAGE_SIZE, 3)  # photos above, outputs below, 2 samples
+    assert sorted(p.name for p in (run_dir / "generators").iterdir()) == ["epoch-001.safetensors", "epoch-002.safetensors"]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["phase"], r["epoch"]) for r in records] == [("init", 1)] * 2 + [("gan", 1)] * 2 + [("gan", 2)] * 2
+    first = json.loads(read_metadata(run_dir / "generators" / "epoch-001.safetensors")["training"])
+    assert (first["steps"], first["init_epochs_completed"], first["epochs_completed"]) == (4, 1, 1)
+    # the last adversarial epoch's generator is the final one
+    assert_same_tensors(load_file(run_dir / "generators" / "epoch-002.safetensors"), load_file(run_dir / "generator.safetensors"))
 
 
 def test_exported_style_loads_and_stylizes(full_run, monkeypatch, tmp_path):
@@ -145,6 +174,8 @@ def test_exported_style_loads_and_stylizes(full_run, monkeypatch, tmp_path):
     assert output.shape == (1, 3, 20, 28) and output.abs().max() <= 1
     training = json.loads(read_metadata(style_path("full"))["training"])
     assert training["steps"] == 6 and training["lr_g"] == 8e-5 and training["adv_weight"] == 300.0
+    assert (training["init_epochs_completed"], training["epochs_completed"]) == (1, 2)
+    assert training["run_id"] == json.loads((full_run.result.run_dir / "config.json").read_text())["run_id"]
     assert training["vgg_preprocessing"] == "torchvision"
 
     from animevid.api import stylize
@@ -160,24 +191,18 @@ def test_resumed_run_equals_uninterrupted_run(full_run, inputs, tmp_path):
     first = train(interrupted)
     assert first.step == 3
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["batch"] == 1
-    resumed = dataclasses.replace(interrupted, out=None, resume=tmp_path / "run", max_steps=None, overwrite=True)
+    resumed = dataclasses.replace(interrupted, out=None, resume=tmp_path / "run", max_steps=None)
     second = train(resumed)
     assert second.step == 6
 
     reference = load_checkpoint(full_run.result.run_dir / "checkpoints" / "last.pt")
     checkpoint = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     for network in ("generator", "discriminator"):
-        for name, value in reference[network].items():
-            assert torch.equal(checkpoint[network][name], value), f"{network}.{name}"
+        assert_same_tensors(checkpoint[network], reference[network])
     for optimizer in ("generator_optimizer", "discriminator_optimizer"):
         for index, state in reference[optimizer]["state"].items():
             assert torch.equal(checkpoint[optimizer]["state"][index]["exp_avg"], state["exp_avg"])
-
-    def losses(run_dir: Path) -> list[dict]:
-        records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-        return [{k: v for k, v in r.items() if k not in ("time", "steps_per_s")} for r in records]
-
-    assert losses(tmp_path / "run") == losses(full_run.result.run_dir)
+    assert _logged_losses(tmp_path / "run") == _logged_losses(full_run.result.run_dir)
 
 
 def test_resume_refuses_other_data_settings(full_run, inputs, tmp_path):
@@ -237,10 +262,13 @@ def test_cli_trains_installs_and_resumes_from_the_folder_alone(inputs, tmp_path)
     assert "installed style 'cli'" in result.stdout
     assert style_path("cli").is_file()
     # only the folder: the rest (photos, lr-g 1e-4...) comes from its config.json
-    result = run_cli("train", "--resume", out, "--overwrite", "--no-progress", "--num-workers", "0")
+    # no --overwrite: the installed style is the run's own
+    result = run_cli("train", "--resume", out, "--no-progress", "--num-workers", "0")
     assert result.exit_code == 0, result.output
-    assert "trained 4 steps (2 epochs)" in result.stdout
+    assert "trained 4 steps (epochs completed: 1 initialization, 1 adversarial)" in result.stdout
     assert json.loads((out / "config.json").read_text())["lr_g"] == 1e-4
+    assert json.loads(read_metadata(style_path("cli"))["training"])["steps"] == 4
+    assert_same_tensors(load_file(style_path("cli")), load_file(out / "generator.safetensors"))
 
 
 @pytest.mark.parametrize(
@@ -308,34 +336,226 @@ def test_divergence_stops_with_a_message_and_keeps_the_last_good_checkpoint(inpu
     assert not style_path("cli").exists()
 
 
+def test_training_in_chunks_replaces_its_own_style_and_refuses_a_foreign_one_before_any_step(inputs, tmp_path, random_weights):
+    out = tmp_path / "run"
+    assert run_cli("train", *_cli_args(inputs, out, "chunks", **{"image-size": 16, "max-steps": 1})).exit_code == 0
+    run_cli("styles", "add", "chunks", random_weights, "--overwrite")  # a style of another origin, same name
+    checkpoint, metrics = (out / "checkpoints" / "last.pt").read_bytes(), (out / "metrics.jsonl").read_bytes()
+
+    resume = ["train", "--resume", out, "--max-steps", 2, "--no-progress", "--num-workers", 0]
+    assert_one_line_error(run_cli(*resume), f"style 'chunks' is already installed, and not by this run ({out})", "--overwrite")
+    assert (out / "checkpoints" / "last.pt").read_bytes() == checkpoint and (out / "metrics.jsonl").read_bytes() == metrics
+    assert_same_tensors(load_file(style_path("chunks")), load_file(random_weights))
+
+    result = run_cli(*resume, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert json.loads(read_metadata(style_path("chunks"))["training"])["steps"] == 2
+    assert_same_tensors(load_file(style_path("chunks")), load_file(out / "generator.safetensors"))
+
+
+def test_cli_defaults_are_the_dataclass_defaults():
+    from animevid._cli.train import train as command
+
+    defaults = TrainConfig()
+    options = {param.name: param for param in command.params}
+    assert set(options) == {field.name for field in dataclasses.fields(TrainConfig)} - {"run_id"}
+    for name, option in options.items():
+        assert option.default == getattr(defaults, name), name
+    assert TrainConfig(**command.make_context("train", []).params) == defaults
+    shown = " ".join(run_cli("train", "--help").output.split())
+    assert f"Generator learning rate. [default: {defaults.lr_g}]" in shown
+    assert f"Adversarial epochs (after the initialization). [default: {defaults.epochs}]" in shown
+
+
+def test_the_command_line_reads_the_training_defaults_without_loading_torch():
+    code = "import sys, animevid._cli.train; assert 'torch' not in sys.modules, 'torch was imported'"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+# -- interruption ----------------------------------------------------------------------------------
+
+# Cheap runs with long schedules, so that a signal always arrives mid-run: 2 steps an epoch,
+# 50 initialization epochs.
+SIGNALLED_RUN = {"image_size": 16, "init_epochs": 50, "samples": 0, "keep_generators": False, "checkpoint_every": 0, "deterministic": False}
+
+
+def _config_args(config: TrainConfig) -> list[str]:
+    """The command line of ``config``: every setting that differs from its default."""
+    defaults = TrainConfig()
+    args: list[str] = []
+    for field in dataclasses.fields(TrainConfig):
+        value, flag = getattr(config, field.name), "--" + field.name.replace("_", "-")
+        if value == getattr(defaults, field.name):
+            continue
+        if isinstance(value, bool):
+            args.append(flag if value else f"--no-{flag[2:]}")
+        else:
+            args += [flag, str(value)]
+    return args
+
+
+def _logged_step(run_dir: Path) -> int:
+    """The last step in metrics.jsonl (0 before the first line); a line being written is skipped."""
+    step = 0
+    if (run_dir / "metrics.jsonl").exists():
+        for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+            with contextlib.suppress(ValueError, KeyError):
+                step = json.loads(line)["step"]
+    return step
+
+
+def _signal_after_step(args: list, run_dir: Path, step: int, signum: signal.Signals) -> subprocess.CompletedProcess:
+    """``python -m animevid train ARGS`` in a session of its own, sent ``signum`` once metrics.jsonl
+    shows ``step``: SIGINT to the whole process group (data workers included), as Ctrl-C in a
+    terminal does; SIGTERM to the process alone, as ``kill`` does."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "animevid", "train", *map(str, args)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _logged_step(run_dir) < step:
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.02)
+        if signum == signal.SIGINT:
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _stopped_step(result: subprocess.CompletedProcess, signal_name: str, run_dir: Path) -> int:
+    """The step a signalled run stopped at, after checking its exit, its message and its checkpoint."""
+    assert result.returncode == 130, result.stderr
+    assert "Traceback" not in result.stderr
+    checkpoint = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    step = checkpoint["step"]
+    expected = f"error: training stopped by {signal_name} at step {step}; its checkpoint is saved: continue with animevid train --resume {run_dir}"
+    assert result.stderr.strip().splitlines()[-1] == expected, result.stderr
+    assert (checkpoint["epoch"], checkpoint["batch"]) == divmod(step, 2)  # 2 steps an epoch
+    return step
+
+
+def test_sigterm_then_sigint_stop_at_a_step_and_the_run_resumes_exactly(inputs, tmp_path):
+    out = tmp_path / "run"
+    config = tiny_config(inputs, out, "signalled", **SIGNALLED_RUN)
+    first_stop = _stopped_step(_signal_after_step(_config_args(config), out, 1, signal.SIGTERM), "SIGTERM", out)
+    # one data worker: Ctrl-C reaches it too, and it must not stop before the main process does
+    resumed = ["--resume", out, "--no-progress"]
+    second_stop = _stopped_step(_signal_after_step([*resumed, "--num-workers", 1], out, first_stop + 1, signal.SIGINT), "SIGINT", out)
+    assert 1 <= first_stop < second_stop < 2 * config.init_epochs  # both inside the initialization
+
+    result = run_cli("train", *resumed, "--num-workers", 0, "--max-steps", second_stop + 2)
+    assert result.exit_code == 0, result.output
+    reference = tiny_config(inputs, tmp_path / "reference", "reference", **SIGNALLED_RUN, max_steps=second_stop + 2)
+    train(reference)
+    assert_same_tensors(load_file(out / "generator.safetensors"), load_file(reference.out / "generator.safetensors"))
+    assert _logged_losses(out) == _logged_losses(reference.out)
+
+
+def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(full_run, inputs, tmp_path, monkeypatch):
+    """Real SIGINTs sent by this process at chosen points: during step 3 (an adversarial step in
+    mid-epoch), then in the resumed run during step 4 and again while step 4's checkpoint is
+    written. Metrics lines come every 4 steps and at epoch ends: the window of steps 3–4 spans both
+    stops, and the metrics still say what the uninterrupted run's say."""
+    import animevid.train.loop as loop
+
+    out = tmp_path / "run"
+    # full_run's run (same losses and weights), with fewer metrics lines and outputs
+    config = tiny_config(inputs, out, "signalled", log_every=4, samples=0, keep_generators=False)
+    real_gan_step, real_save = loop.gan_step, torch.save
+
+    def gan_step_then_sigint(*args, **kwargs):
+        losses = real_gan_step(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)  # the step is not over for the loop
+        return losses
+
+    def save_half_then_sigint(obj, path):
+        Path(path).write_bytes(b"half a checkpoint")
+        os.kill(os.getpid(), signal.SIGINT)
+        real_save(obj, path)  # not reached: the signal raises
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "gan_step", gan_step_then_sigint)
+        with pytest.raises(Interrupted, match=r"^training stopped by SIGINT at step 3; its checkpoint is saved"):
+            train(config)
+        checkpoint = load_checkpoint(out / "checkpoints" / "last.pt")
+        assert (checkpoint["step"], checkpoint["epoch"], checkpoint["batch"]) == (3, 1, 1)
+        assert checkpoint["loss_window"]["steps"] == 1  # step 3, logged by no line yet
+
+        resumed = dataclasses.replace(config, out=None, resume=out)
+        patch.setattr(torch, "save", save_half_then_sigint)
+        with pytest.raises(Interrupted, match=r"^training stopped at once at step 4, its last checkpoint \(step 3\) is kept"):
+            train(resumed)
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 3
+    assert [p.name for p in (out / "checkpoints").iterdir()] == ["last.pt"]
+
+    train(resumed)
+    assert_same_tensors(load_file(out / "generator.safetensors"), load_file(full_run.result.run_dir / "generator.safetensors"))
+    every_step = _logged_losses(full_run.result.run_dir)  # full_run logs every step
+    logged = _logged_losses(out)
+    assert [(r["step"], r["phase"], r["epoch"]) for r in logged] == [(2, "init", 1), (4, "gan", 1), (6, "gan", 2)]
+    for record, window in zip(logged, (every_step[0:2], every_step[2:4], every_step[4:6])):
+        for key in set(record) - {"step", "phase", "epoch"}:
+            assert record[key] == pytest.approx(sum(r[key] for r in window) / 2, rel=1e-6), (record["step"], key)
+
+
 # -- several processes -----------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
 
 
-def _ddp_worker(rank: int, world_size: int, port: int, config: TrainConfig, home: str, results: str) -> None:
-    os.environ.update(
-        {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world_size), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "ANIMEVID_HOME": home}
-    )
+def _ddp_worker(rank: int, world_size: int, ports: list[int], config: TrainConfig, home: str, results: str) -> None:
+    """Train ``config``; rank 1 alone gets a SIGTERM during its first step. Then resume the run."""
+    import animevid.train.loop as loop
+
+    os.environ.update({"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world_size), "MASTER_ADDR": "127.0.0.1"})
+    os.environ.update({"MASTER_PORT": str(ports[0]), "ANIMEVID_HOME": home})
     torch.set_num_threads(1)
-    result = train(config)
-    Path(results, f"rank{rank}.json").write_text(json.dumps({"step": result.step, "style": str(result.style_path) if result.style_path else None}))
+    real_init_step = loop.init_step
+
+    def init_step_then_sigterm(*args, **kwargs):
+        loop.init_step = real_init_step
+        losses = real_init_step(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return losses
+
+    if rank == 1:
+        loop.init_step = init_step_then_sigterm
+    try:
+        train(config)
+        stopped = "not stopped"
+    except Interrupted as exc:
+        stopped = str(exc)
+    os.environ["MASTER_PORT"] = str(ports[1])
+    result = train(dataclasses.replace(config, out=None, resume=config.run_dir))
+    record = {"stopped": stopped, "step": result.step, "style": str(result.style_path) if result.style_path else None}
+    Path(results, f"rank{rank}.json").write_text(json.dumps(record))
 
 
-def test_ddp_two_cpu_processes_with_gloo(inputs, tmp_path):
+def test_ddp_two_cpu_processes_with_gloo_stop_together_and_resume(inputs, tmp_path):
     import torch.multiprocessing as mp
 
     config = tiny_config(inputs, tmp_path / "run", "ddp", epochs=1, num_workers=0, deterministic=False)  # 4 photos / (2 × 2): 1 step an epoch
     home = tmp_path / "home"
     results = tmp_path / "results"
     results.mkdir()
-    mp.spawn(_ddp_worker, args=(2, _free_port(), config, str(home), str(results)), nprocs=2, join=True)
+    mp.spawn(_ddp_worker, args=(2, _free_ports(2), config, str(home), str(results)), nprocs=2, join=True)
     rank0 = json.loads((results / "rank0.json").read_text())
     rank1 = json.loads((results / "rank1.json").read_text())
+    # the signal to rank 1 stops both ranks after the same step
+    assert rank0["stopped"].startswith("training stopped by a signal to another process at step 1;"), rank0["stopped"]
+    assert rank1["stopped"].startswith("training stopped by SIGTERM at step 1;"), rank1["stopped"]
     assert rank0["step"] == rank1["step"] == 2  # 1 init + 1 adversarial epoch, one step each
     assert rank0["style"] == str(home / "styles" / "ddp.safetensors") and rank1["style"] is None
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

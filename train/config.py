@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from animevid.errors import InputError, UsageError
-from animevid.styles import style_path, validate_style_name
+from animevid.errors import InputError, UsageError, WeightsError
 
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 MIN_IMAGE_SIZE = 16  # VGG's conv4_4 is at 1/8 resolution and D's logits at 1/4: keep both ≥ 2×2
@@ -41,6 +41,7 @@ class TrainConfig:
     out: Path | None = None  # run folder; default runs/<name>
     resume: Path | None = None  # run folder to continue
     val_photos: Path | None = None  # photos for the per-epoch sample grid; default: the first training photos
+    run_id: str | None = None  # drawn when the run is created; the styles it installs carry it (not a CLI option)
 
     # schedule
     epochs: int = 100  # adversarial epochs, after the initialization epochs
@@ -92,6 +93,10 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise :class:`UsageError`/:class:`InputError` for anything wrong that can be seen now."""
+        # animevid.styles loads torch: imported here, so that the CLI can read this module's
+        # defaults at start-up and `animevid --help` stays fast.
+        from animevid.styles import validate_style_name
+
         for field in ("photos", "anime", "vgg", "name"):
             if getattr(self, field) is None:
                 raise UsageError(f"--{field} is required (unless resuming a run with --resume)")
@@ -142,9 +147,31 @@ class TrainConfig:
                 raise InputError(f"{self.resume} has no checkpoint to resume (checkpoints/last.pt)")
         elif (self.run_dir / "checkpoints" / "last.pt").exists():
             raise UsageError(f"run folder {self.run_dir} already holds a run: continue it with --resume {self.run_dir}, or choose another --out")
-        if style_path(str(self.name)).exists() and not self.overwrite:
-            raise UsageError(f"style {self.name!r} is already installed; use --overwrite to replace it when training ends")
+        if not self.may_install_style():
+            origin = "" if self.resume is None else f", and not by this run ({self.run_dir})"
+            raise UsageError(f"style {self.name!r} is already installed{origin}; use --overwrite to replace it when training ends")
         return self
+
+    def with_run_id(self) -> "TrainConfig":
+        """This config with its run's id: the one given, a resumed run's own (from its
+        config.json), or a new one for a new run."""
+        if self.run_id is not None:
+            return self
+        saved = None
+        if self.resume is not None:
+            try:
+                saved = json.loads((Path(self.resume) / "config.json").read_text()).get("run_id")
+            except (OSError, ValueError, AttributeError):
+                saved = None  # validate() says what is wrong with the folder
+        return dataclasses.replace(self, run_id=saved or uuid.uuid4().hex)
+
+    def may_install_style(self) -> bool:
+        """Whether the trained generator may be installed as style ``name``: none is installed,
+        ``overwrite`` is set, or the installed one was written by this run (training in chunks)."""
+        from animevid.styles import style_path
+
+        path = style_path(str(self.name))
+        return self.overwrite or not path.exists() or (self.run_id is not None and installing_run_id(path) == self.run_id)
 
     def to_json(self) -> dict[str, Any]:
         return {key: (str(value) if isinstance(value, Path) else value) for key, value in dataclasses.asdict(self).items()}
@@ -183,6 +210,17 @@ def resume_config(run_dir: str | Path, **overrides: Any) -> TrainConfig:
     if unknown:
         raise TypeError(f"unknown TrainConfig fields: {sorted(unknown)}")
     return dataclasses.replace(config, resume=run_dir, **overrides)
+
+
+def installing_run_id(style_file: Path) -> str | None:
+    """The ``run_id`` in a style file's training metadata: the run that installed it, if one did."""
+    from animevid.weights import read_metadata
+
+    try:
+        training = json.loads(read_metadata(style_file).get("training", "{}"))
+    except (WeightsError, ValueError):
+        return None
+    return training.get("run_id") if isinstance(training, dict) else None
 
 
 def _positive(flag: str, value: int) -> None:

@@ -95,3 +95,27 @@ def all_reduce_mean(values: torch.Tensor, context: DistributedContext) -> torch.
         dist.all_reduce(values, op=dist.ReduceOp.SUM)
         values /= context.world_size
     return values
+
+
+def new_host_group(context: DistributedContext, device: torch.device) -> dist.ProcessGroup | None:
+    """A process group for the small agreements between ranks that must not wait for the device
+    (the stop flag, checked every step): CPU tensors over gloo. On the CPU that is the default
+    group; next to NCCL it is a second, gloo, group. ``None`` for one process."""
+    if not context.enabled:
+        return None
+    return dist.new_group(backend="gloo") if device.type == "cuda" else dist.group.WORLD
+
+
+def any_rank(flag: bool, context: DistributedContext, group: dist.ProcessGroup | None) -> bool:
+    """True on every rank when ``flag`` is true on any (a collective: every rank must call it)."""
+    if not context.enabled:
+        return flag
+    value = torch.tensor([int(flag)], dtype=torch.int32)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX, group=group)
+    return bool(value.item())
+
+
+def wait_for_all(context: DistributedContext, group: dist.ProcessGroup | None) -> None:
+    """Return when every rank has called it (nothing for one process)."""
+    if context.enabled:
+        dist.barrier(group=group)

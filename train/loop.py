@@ -1,22 +1,34 @@
 """The AnimeGAN training loop (paper §3.3), from data to an installed style.
 
-``train(config)`` reads top to bottom: data, models, resume, outputs, then one loop over epochs
-whose steps are ``init_step`` (initialization epochs: G alone, content loss) or ``gan_step``
-(a D step then a G step on the same batch, as the authors' code alternates them), followed by
-logging, checkpoints, per-epoch samples, and at the end the export of the generator as a style.
+``train(config)`` reads top to bottom: data, models, resume, outputs, then one loop with a step
+per batch — ``init_step`` in the initialization epochs (G alone, content loss), ``gan_step`` after
+them (a D step then a G step on the same batch, as the authors' code alternates them) — and, at the
+boundary after each step, logging, the epoch's outputs and checkpoints; at the end the generator
+is exported as a style.
 
 Run folder (``--out``, default ``runs/<name>``)::
 
-    config.json                     the settings (``--resume`` reads them back)
-    metrics.jsonl                   one JSON line per logging step (losses, steps/s)
-    checkpoints/last.pt             G, D, the three Adam states, AMP scaler, RNG states, position
-    samples/epoch-NNN.png           fixed validation photos (top) and G's output (bottom)
-    generators/epoch-NNN.safetensors  the generator after each adversarial epoch
+    config.json                     the settings (``--resume`` reads them back) and the run's id
+    metrics.jsonl                   one JSON line per logging step (step, phase, epoch, losses, steps/s)
+    checkpoints/last.pt             the whole training state (see :mod:`animevid.train.checkpoint`)
+    samples/init-NNN.png            after each initialization epoch and each adversarial epoch:
+    samples/epoch-NNN.png             the validation photos (top) and G's output (bottom)
+    generators/epoch-NNN.safetensors  the generator after adversarial epoch NNN
     generator.safetensors           the final generator (also installed as style <name>)
     tensorboard/                    when the tensorboard package is installed
 
+Epochs are counted as the paper counts them: adversarial epochs from 1, the initialization epochs
+apart (``init-NNN``, phase ``init`` in the metrics). ``epoch-060`` is the generator after 60
+adversarial epochs. (The authors' code numbers all epochs from 0, initialization first, so with
+its one initialization epoch its checkpoint 60 is saved after 60 adversarial epochs too.)
+
 Resuming loads ``checkpoints/last.pt`` and continues at the same batch of the same epoch with
-the same data (see :mod:`animevid.train.data`), so a resumed run computes what the uninterrupted run would.
+the same data (see :mod:`animevid.train.data`), so a resumed run computes what the uninterrupted
+run would. SIGINT and SIGTERM stop the run at the next step boundary with a checkpoint of it
+(:mod:`animevid.train.interruption`). A run may always replace the style it installed itself (its
+``run_id`` is in the style's training metadata), so a finished run can be continued in chunks
+with ``--resume RUN --max-steps N``; a style of another origin needs ``--overwrite``, and that is
+checked before the first step.
 """
 
 from __future__ import annotations
@@ -24,7 +36,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -32,37 +43,38 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from animevid.errors import InputError, Interrupted, TrainingDiverged, UsageError
-from animevid.fileio import atomic_path, write_bytes_atomic
+from animevid.errors import InputError, Interrupted, OutputError, TrainingDiverged, UsageError
+from animevid.fileio import write_bytes_atomic
 from animevid.models.animegan import AnimeGANGenerator
 from animevid.models.discriminator import Discriminator
+from animevid.imageio import write_image
 from animevid.progress import ProgressReporter
 from animevid.styles import add_style
 from animevid.weights import GeneratorWeights, save_weights
 
+from .checkpoint import Position, TrainState, load_checkpoint, restore_checkpoint, save_checkpoint
 from .config import RESUME_FIXED_FIELDS, TrainConfig
 from .data import PairedSampler, TrainBatch, TrainImages, find_style_set, list_images, load_val_photos, to_model_input
 from .distributed import (
     DistributedContext,
-    all_reduce_mean,
+    any_rank,
     context_from_env,
     destroy_process_group,
     init_process_group,
+    new_host_group,
     resolve_device,
     unwrap,
+    wait_for_all,
     wrap,
 )
+from .interruption import StopSignals, ignore_stop_signals
 from .losses import LossWeights, color_loss, content_loss, discriminator_loss, generator_adversarial_loss, gram_loss
+from .metrics import LossWindow, MetricsLog, tensorboard_writer
 from .vgg import VGG19Features, load_vgg19
-
-CHECKPOINT_FORMAT = "animevid-train-checkpoint"
-CHECKPOINT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -91,13 +103,41 @@ def resolve_amp(mode: str, device: torch.device) -> Amp:
     return Amp(device.type, torch.bfloat16 if mode == "bf16" else torch.float16)
 
 
+
+
 @dataclass
 class TrainResult:
     run_dir: Path
     style_path: Path | None  # None on ranks other than 0
     step: int
-    epoch: int  # epochs completed
-    metrics: dict[str, Any]  # the last logged record (step, epoch, phase, losses, steps_per_s)
+    init_epochs: int  # initialization epochs completed
+    epochs: int  # adversarial epochs completed (the paper's count)
+    metrics: dict[str, Any]  # the last logged record (step, phase, epoch, losses, steps_per_s)
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """An epoch as the paper counts them: the initialization epochs, then the adversarial epochs,
+    each numbered from 1 within its phase."""
+
+    phase: str  # "init" or "gan"
+    number: int
+    count: int  # epochs in this phase
+
+    @classmethod
+    def at(cls, index: int, config: TrainConfig) -> "Epoch":
+        """The epoch at ``index`` (from 0) of the whole schedule, initialization first."""
+        if index < config.init_epochs:
+            return cls("init", index + 1, config.init_epochs)
+        return cls("gan", index - config.init_epochs + 1, config.epochs)
+
+    @property
+    def file_stem(self) -> str:
+        return f"{'init' if self.phase == 'init' else 'epoch'}-{self.number:03d}"
+
+    @property
+    def label(self) -> str:
+        return f"{'init ' if self.phase == 'init' else ''}{self.number}/{self.count}"
 
 
 # -- the two kinds of step -------------------------------------------------------------------------
@@ -196,52 +236,42 @@ def train(config: TrainConfig) -> TrainResult:
     """Train a style as the paper does and install it as ``config.name``.
 
     Single process, or one process per device under torchrun (DDP). Raises
-    :class:`~animevid.errors.AnimevidError` subclasses for problems with the inputs, and
-    :class:`TrainingDiverged` when the losses become NaN/inf (the last checkpoint is kept).
+    :class:`~animevid.errors.AnimevidError` subclasses for problems with the inputs,
+    :class:`TrainingDiverged` when the losses become NaN/inf (the last checkpoint is kept), and
+    :class:`Interrupted` on SIGINT/SIGTERM, after the checkpoint of the step boundary it stopped at.
     """
+    # The run's id, which the styles it installs carry. A new run under torchrun draws one on
+    # every rank; only rank 0's is written and used.
+    config = config.with_run_id()
     config.validate()
     context = context_from_env()
     device = resolve_device(config.device, context)
     deterministic_before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
     init_process_group(context, device)
     try:
-        return _train(config, context, device)
+        with StopSignals(announce=context.is_main) as signals:
+            return _train(config, context, device, signals)
     finally:
         torch.use_deterministic_algorithms(deterministic_before[0], warn_only=deterministic_before[1])
         destroy_process_group(context)
 
 
-def _train(config: TrainConfig, context: DistributedContext, device: torch.device) -> TrainResult:
-    run_dir = config.run_dir
-    is_main = context.is_main
-    if config.deterministic:
-        # warn_only: some CUDA backward kernels used here (reflection pad, bilinear resize) have
-        # no deterministic version; the CPU path is fully deterministic.
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = not config.deterministic  # fixed input sizes
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not config.deterministic
-    channels_last = config.channels_last and device.type == "cuda"
+def _train(config: TrainConfig, context: DistributedContext, device: torch.device, signals: StopSignals) -> TrainResult:
+    # One function on purpose, like nanoGPT's train.py: setup, the loop and the export read top
+    # to bottom in commented sections; each part of them is a named helper.
+    run_dir, is_main = config.run_dir, context.is_main
+    checkpoint_path = run_dir / "checkpoints" / "last.pt"
+    channels_last = _configure_backends(config, device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     # -- data
     photos = list_images(Path(config.photos), "photos")
     style_set = find_style_set(Path(config.anime))
-    val_paths = list_images(Path(config.val_photos), "val-photos") if config.val_photos else photos
-    val_paths = val_paths[: config.samples]
+    val_paths = (list_images(Path(config.val_photos), "val-photos") if config.val_photos else photos)[: config.samples]
     sampler = PairedSampler(
         len(photos), len(style_set.style), batch_size=config.batch_size, seed=config.seed, rank=context.rank, world_size=context.world_size
     )
-    loader = DataLoader(
-        TrainImages(photos, style_set, config.image_size),
-        batch_size=config.batch_size,
-        sampler=sampler,
-        num_workers=config.num_workers,
-        pin_memory=device.type == "cuda",
-        drop_last=True,
-        persistent_workers=config.num_workers > 0,
-    )
+    loader = _loader(TrainImages(photos, style_set, config.image_size), sampler, config, device)
     steps_per_epoch = sampler.batches_per_epoch
     last_step = steps_per_epoch * config.total_epochs
     if config.max_steps is not None:
@@ -250,178 +280,138 @@ def _train(config: TrainConfig, context: DistributedContext, device: torch.devic
     # -- models and optimizers (same seed on every rank; DDP also broadcasts rank 0's weights)
     torch.manual_seed(config.seed)
     vgg = load_vgg19(Path(config.vgg)).to(device, memory_format=memory_format)
-    generator = AnimeGANGenerator().to(device, memory_format=memory_format)
-    discriminator = Discriminator().to(device, memory_format=memory_format)
-    betas = (config.beta1, config.beta2)
-    init_optimizer = torch.optim.Adam(generator.parameters(), lr=config.init_lr, betas=betas)
-    generator_optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=betas)
-    discriminator_optimizer = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas)
     amp = resolve_amp(config.amp, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp.dtype is torch.float16)
+    state = _new_train_state(config, device, memory_format, amp)
     weights = LossWeights(config.adv_weight, config.con_weight, config.gra_weight, config.col_weight, config.smooth_weight)
 
-    # -- resume: weights, optimizer and scaler states, RNG states, position in the data
-    step, start_epoch, start_batch = 0, 0, 0
-    checkpoint_path = run_dir / "checkpoints" / "last.pt"
+    # -- resume: weights, optimizer and scaler states, RNG states, position in the data, loss window
+    position, window, checkpoint_step = Position(), LossWindow(), None
     if config.resume is not None:
-        checkpoint = load_checkpoint(checkpoint_path)
-        _check_resumable(checkpoint, config, context, steps_per_epoch, checkpoint_path)
-        generator.load_state_dict(checkpoint["generator"])
-        discriminator.load_state_dict(checkpoint["discriminator"])
-        init_optimizer.load_state_dict(checkpoint["init_optimizer"])
-        generator_optimizer.load_state_dict(checkpoint["generator_optimizer"])
-        discriminator_optimizer.load_state_dict(checkpoint["discriminator_optimizer"])
-        _set_learning_rate(init_optimizer, config.init_lr)  # a resumed run may lower them (after a divergence)
-        _set_learning_rate(generator_optimizer, config.lr_g)
-        _set_learning_rate(discriminator_optimizer, config.lr_d)
-        if checkpoint["scaler"] and scaler.is_enabled():
-            scaler.load_state_dict(checkpoint["scaler"])
-        set_rng_state(checkpoint["rng"], device)
-        step, start_epoch, start_batch = checkpoint["step"], checkpoint["epoch"], checkpoint["batch"]
-        del checkpoint
-    checkpoint_step = step if config.resume is not None else None
-    generator = wrap(generator, context, device)
-    discriminator = wrap(discriminator, context, device)
+        position, window = _resume(checkpoint_path, state, config, context, steps_per_epoch, device)
+        checkpoint_step = position.step
+    generator, discriminator = wrap(state.generator, context, device), wrap(state.discriminator, context, device)
+    host_group = new_host_group(context, device)
 
     # -- outputs (rank 0 only)
-    metrics_log = tensorboard = None
-    val_photos = None
-    if is_main:
-        for folder in ("checkpoints", "samples", "generators"):
-            (run_dir / folder).mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(run_dir / "config.json", (json.dumps(config.to_json(), indent=2) + "\n").encode())
-        metrics_log = MetricsLog(run_dir / "metrics.jsonl", keep_until_step=step)
-        tensorboard = _tensorboard_writer(run_dir / "tensorboard") if config.tensorboard else None
-        val_photos = load_val_photos(val_paths, config.image_size) if config.samples else None
+    run_metadata = _run_metadata(config, len(photos), len(style_set.style), vgg.preprocessing, context.world_size)
+    outputs = RunOutputs(config, val_paths, device, amp, keep_until_step=position.step, enabled=is_main)
 
-    def write_checkpoint(step: int, epoch: int, batch: int) -> None:
-        """Rank 0 saves everything; (epoch, batch) is where a resumed run continues."""
-        if is_main:
-            save_checkpoint(
-                checkpoint_path,
-                generator=unwrap(generator),
-                discriminator=unwrap(discriminator),
-                init_optimizer=init_optimizer,
-                generator_optimizer=generator_optimizer,
-                discriminator_optimizer=discriminator_optimizer,
-                scaler=scaler,
-                step=step,
-                epoch=epoch,
-                batch=batch,
-                steps_per_epoch=steps_per_epoch,
-                config=config,
-                world_size=context.world_size,
+    # -- the loop: a step per batch; at the boundary after it, logging, the epoch's outputs, checkpoints
+    last_metrics: dict[str, Any] = {}
+    stopped_by = None  # the signal that stopped the run
+    batches = _batches_from(position, loader, sampler, config.total_epochs)
+    try:
+        progress = ProgressReporter("train", total=last_step - position.step, unit="steps", enabled=config.progress and is_main)
+        with signals.deferred(), progress:
+            while position.step < last_step:
+                cpu_batch = next(batches)
+                # A signal is only recorded, so the step it arrived in was finished, never cut: the
+                # run stops here, at the boundary after it, on every rank at once. (A signal during
+                # the last step lets the run finish: its export is quick.)
+                if any_rank(signals.received is not None, context, host_group):
+                    stopped_by = signals.received or "a signal to another process"
+                    break
+                epoch = Epoch.at(position.epoch, config)
+
+                # -- the step
+                batch = to_model_input(cpu_batch, device, channels_last)
+                if epoch.phase == "init":
+                    losses = init_step(generator, vgg, batch.photo, state.init_optimizer, weights, amp, state.scaler)
+                else:
+                    losses = gan_step(
+                        generator, discriminator, vgg, batch, state.generator_optimizer, state.discriminator_optimizer, weights, amp, state.scaler
+                    )
+                position.step += 1
+                position.batch += 1
+                window.add(losses)
+                progress.advance()
+                epoch_done = position.batch == steps_per_epoch
+                periodic = config.checkpoint_every > 0 and position.step % config.checkpoint_every == 0
+                checkpoint_due = epoch_done or position.step == last_step or periodic
+
+                # -- logging: a device sync, so also where divergence is caught, before any checkpoint
+                if checkpoint_due or position.step % config.log_every == 0:
+                    means = window.means(context)
+                    _check_finite(means, window.first_step(position.step), position.step, state, run_dir, checkpoint_step)
+                    last_metrics = outputs.log(position.step, epoch, means, window.steps_per_second())
+                    progress.set_fields(epoch=epoch.label, **means)
+                    window = LossWindow()
+
+                # -- end of epoch: its sample grid and generator; the data goes on with the next epoch
+                if epoch_done:
+                    outputs.end_of_epoch(state.generator, epoch, {**run_metadata, **_progress_metadata(position.step, steps_per_epoch, config)})
+                    position.epoch, position.batch = position.epoch + 1, 0
+
+                # -- checkpoint
+                if checkpoint_due:
+                    _write_checkpoint(checkpoint_path, state, position, window, steps_per_epoch, config, context)
+                    checkpoint_step = position.step
+
+            # -- stopped by a signal: a checkpoint of this boundary (with the unlogged loss window)
+            if stopped_by is not None and checkpoint_step != position.step:
+                if window.steps:
+                    _check_finite(window.means(context), window.first_step(position.step), position.step, state, run_dir, checkpoint_step)
+                _write_checkpoint(checkpoint_path, state, position, window, steps_per_epoch, config, context)
+                checkpoint_step = position.step
+        if stopped_by is not None:
+            wait_for_all(context, host_group)  # rank 0 has written the checkpoint before any rank exits
+            raise Interrupted(
+                f"training stopped by {stopped_by} at step {position.step}; its checkpoint is saved: "
+                f"continue with animevid train --resume {run_dir}"
             )
 
-    last_metrics: dict[str, Any] = {}
-    window: dict[str, torch.Tensor] = {}
-    window_steps = 0
-    window_start = time.perf_counter()
-    try:
-        with ProgressReporter("train", total=last_step - step, unit="steps", enabled=config.progress and is_main) as progress:
-            for epoch in range(start_epoch, config.total_epochs):
-                if step >= last_step:
-                    break
-                in_init = epoch < config.init_epochs
-                batch_in_epoch = start_batch if epoch == start_epoch else 0
-                sampler.set_epoch(epoch, skip_batches=batch_in_epoch)
-                for cpu_batch in _batches(loader):
-                    # -- data
-                    batch = to_model_input(cpu_batch, device, channels_last)
-
-                    # -- init phase
-                    if in_init:
-                        losses = init_step(generator, vgg, batch.photo, init_optimizer, weights, amp, scaler)
-                    # -- D step, G step
-                    else:
-                        losses = gan_step(
-                            generator, discriminator, vgg, batch, generator_optimizer, discriminator_optimizer, weights, amp, scaler
-                        )
-                    step += 1
-                    batch_in_epoch += 1
-                    window = {key: window.get(key, 0.0) + value for key, value in losses.items()}
-                    window_steps += 1
-                    progress.advance()
-                    stop = step >= last_step
-                    epoch_done = batch_in_epoch == steps_per_epoch
-                    checkpoint_due = bool(config.checkpoint_every) and step % config.checkpoint_every == 0
-
-                    # -- logging: a device sync, so also where divergence is caught, before any checkpoint
-                    if step % config.log_every == 0 or checkpoint_due or epoch_done or stop:
-                        means = _reduce_window(window, window_steps, context)
-                        _check_finite(means, step - window_steps + 1, step, generator, discriminator, scaler, run_dir, checkpoint_step)
-                        elapsed = time.perf_counter() - window_start
-                        last_metrics = {
-                            "step": step,
-                            "epoch": epoch + 1,
-                            "phase": "init" if in_init else "gan",
-                            **means,
-                            "steps_per_s": window_steps / elapsed if elapsed > 0 else 0.0,
-                            "time": time.time(),
-                        }
-                        if is_main:
-                            metrics_log.write(last_metrics)
-                            if tensorboard is not None:
-                                for key, value in means.items():
-                                    tensorboard.add_scalar(f"{'init' if in_init else 'gan'}/{key}", value, step)
-                            progress.set_fields(epoch=f"{epoch + 1}/{config.total_epochs}", **means)
-                        window, window_steps, window_start = {}, 0, time.perf_counter()
-
-                    # -- checkpoint (periodic; epoch ends and the last step are saved below)
-                    if checkpoint_due and not (epoch_done or stop):
-                        write_checkpoint(step, epoch, batch_in_epoch)
-                        checkpoint_step = step
-                    if stop:
-                        break
-
-                # -- end of epoch: samples, this epoch's generator, checkpoint
-                epoch_done = batch_in_epoch == steps_per_epoch
-                if is_main and epoch_done:
-                    if val_photos is not None:
-                        write_samples(unwrap(generator), val_photos, run_dir / "samples" / f"epoch-{epoch + 1:03d}.png", device, amp)
-                    if config.keep_generators and not in_init:
-                        save_weights(
-                            GeneratorWeights(unwrap(generator).state_dict(), "animegan-v1", "tf1"),
-                            run_dir / "generators" / f"epoch-{epoch + 1:03d}.safetensors",
-                            style=str(config.name),
-                            source=f"animevid train, {run_dir}, epoch {epoch + 1}",
-                            training=_training_metadata(config, step, epoch + 1, len(photos), len(style_set.style), vgg, context),
-                        )
-                if epoch_done:
-                    write_checkpoint(step, epoch + 1, 0)
-                    checkpoint_step = step
-                else:  # stopped at --max-steps
-                    write_checkpoint(step, epoch, batch_in_epoch)
-                    checkpoint_step = step
-                    break
-    except KeyboardInterrupt:
-        if checkpoint_step is None:
-            raise Interrupted(f"training interrupted at step {step}, before its first checkpoint") from None
-        raise Interrupted(
-            f"training interrupted at step {step}; continue from its checkpoint (step {checkpoint_step}) with: animevid train --resume {run_dir}"
-        ) from None
-    finally:
-        if tensorboard is not None:
-            tensorboard.close()
-
-    epochs_completed = step // steps_per_epoch
-
-    # -- export: the generator as a style
-    installed = None
-    if is_main:
-        training = _training_metadata(config, step, epochs_completed, len(photos), len(style_set.style), vgg, context)
-        final = save_weights(
-            GeneratorWeights(unwrap(generator).state_dict(), "animegan-v1", "tf1"),
-            run_dir / "generator.safetensors",
-            style=str(config.name),
-            source=f"animevid train, {run_dir}",
-            training=training,
+        # -- export: the generator as a style (rank 0)
+        init_epochs_done, epochs_done = _epochs_completed(position.step, steps_per_epoch, config)
+        installed = None
+        if is_main:
+            installed = _export(config, state.generator, {**run_metadata, **_progress_metadata(position.step, steps_per_epoch, config)})
+        return TrainResult(run_dir, installed, position.step, init_epochs_done, epochs_done, last_metrics)
+    except KeyboardInterrupt:  # a second signal, or one outside the steps
+        kept = (
+            f"its last checkpoint (step {checkpoint_step}) is kept: continue with animevid train --resume {run_dir}"
+            if checkpoint_step is not None
+            else "before its first checkpoint"
         )
-        installed = add_style(str(config.name), final, overwrite=config.overwrite, training=training)
-    return TrainResult(run_dir=run_dir, style_path=installed, step=step, epoch=epochs_completed, metrics=last_metrics)
+        raise Interrupted(f"training stopped at once at step {position.step}, {kept}") from None
+    finally:
+        batches.close()
+        outputs.close()
 
 
-# -- helpers of the loop ---------------------------------------------------------------------------
+# -- helpers of the run ----------------------------------------------------------------------------
+
+
+def _configure_backends(config: TrainConfig, device: torch.device) -> bool:
+    """Determinism and CUDA kernel choices; returns whether to use channels_last (CUDA only)."""
+    if config.deterministic:
+        # warn_only: some CUDA backward kernels used here (reflection pad, bilinear resize) have
+        # no deterministic version; the CPU path is fully deterministic.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = not config.deterministic  # fixed input sizes
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not config.deterministic
+    return config.channels_last and device.type == "cuda"
+
+
+def _loader(dataset: TrainImages, sampler: PairedSampler, config: TrainConfig, device: torch.device) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+        drop_last=True,
+        persistent_workers=config.num_workers > 0,
+        worker_init_fn=ignore_stop_signals,
+    )
+
+
+def _batches_from(start: Position, loader: DataLoader, sampler: PairedSampler, total_epochs: int) -> Iterator[TrainBatch]:
+    """The batches from ``start`` on: the rest of its epoch, then whole epochs."""
+    for epoch in range(start.epoch, total_epochs):
+        sampler.set_epoch(epoch, skip_batches=start.batch if epoch == start.epoch else 0)
+        yield from _batches(loader)
 
 
 def _batches(loader: DataLoader) -> Iterator[TrainBatch]:
@@ -443,45 +433,32 @@ def _batches(loader: DataLoader) -> Iterator[TrainBatch]:
         yield batch
 
 
-def _reduce_window(window: dict[str, torch.Tensor], count: int, context: DistributedContext) -> dict[str, float]:
-    keys = sorted(window)
-    values = torch.stack([window[key].float() for key in keys]) / count
-    values = all_reduce_mean(values, context)
-    return dict(zip(keys, values.tolist()))  # the sync point
-
-
-def _check_finite(
-    means: dict[str, float],
-    first_step: int,
-    last_step: int,
-    generator: nn.Module,
-    discriminator: nn.Module,
-    scaler: torch.amp.GradScaler,
-    run_dir: Path,
-    checkpoint_step: int | None,
-) -> None:
-    bad = [key for key, value in means.items() if not math.isfinite(value)]
-    if not bad:
-        return
-    # With fp16 the GradScaler skips steps whose gradients overflow, so a non-finite loss alone is
-    # not a divergence; weights that stopped being finite are.
-    if scaler.is_enabled() and all(torch.isfinite(p).all() for m in (generator, discriminator) for p in m.parameters()):
-        return
-    kept = (
-        f"the last good checkpoint ({run_dir / 'checkpoints' / 'last.pt'}, step {checkpoint_step}) is kept; "
-        f"resume it with lower learning rates, e.g. animevid train --resume {run_dir} --lr-g ... --lr-d ..."
-        if checkpoint_step is not None
-        else "no checkpoint had been written yet; try lower learning rates or --amp off"
-    )
-    steps = f"step {last_step}" if first_step == last_step else f"steps {first_step}–{last_step}"
-    raise TrainingDiverged(
-        "training diverged: " + ", ".join(f"{key} = {means[key]}" for key in bad) + f" in {steps}; {kept}"
+def _new_train_state(config: TrainConfig, device: torch.device, memory_format: torch.memory_format, amp: Amp) -> TrainState:
+    generator = AnimeGANGenerator().to(device, memory_format=memory_format)
+    discriminator = Discriminator().to(device, memory_format=memory_format)
+    betas = (config.beta1, config.beta2)
+    return TrainState(
+        generator=generator,
+        discriminator=discriminator,
+        init_optimizer=torch.optim.Adam(generator.parameters(), lr=config.init_lr, betas=betas),
+        generator_optimizer=torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=betas),
+        discriminator_optimizer=torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas),
+        scaler=torch.amp.GradScaler(device.type, enabled=amp.dtype is torch.float16),
     )
 
 
-def _set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+def _resume(
+    path: Path, state: TrainState, config: TrainConfig, context: DistributedContext, steps_per_epoch: int, device: torch.device
+) -> tuple[Position, LossWindow]:
+    checkpoint = load_checkpoint(path)
+    _check_resumable(checkpoint, config, context, steps_per_epoch, path)
+    position = restore_checkpoint(checkpoint, state, device)
+    # A resumed run may lower the learning rates (after a divergence).
+    _set_learning_rate(state.init_optimizer, config.init_lr)
+    _set_learning_rate(state.generator_optimizer, config.lr_g)
+    _set_learning_rate(state.discriminator_optimizer, config.lr_d)
+    window_state = checkpoint.get("loss_window")  # absent from checkpoints of earlier versions
+    return position, LossWindow.from_state_dict(window_state, device) if window_state else LossWindow()
 
 
 def _check_resumable(checkpoint: dict, config: TrainConfig, context: DistributedContext, steps_per_epoch: int, path: Path) -> None:
@@ -498,21 +475,81 @@ def _check_resumable(checkpoint: dict, config: TrainConfig, context: Distributed
         )
 
 
-def _training_metadata(
-    config: TrainConfig, step: int, epochs: int, num_photos: int, num_style: int, vgg: VGG19Features, context: DistributedContext
-) -> dict[str, Any]:
-    """What a style file records about its training: the settings that shape the result, not
-    local paths or logging options."""
+def _set_learning_rate(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def _check_finite(
+    means: dict[str, float], first_step: int, last_step: int, state: TrainState, run_dir: Path, checkpoint_step: int | None
+) -> None:
+    bad = [key for key, value in means.items() if not math.isfinite(value)]
+    if not bad:
+        return
+    # With fp16 the GradScaler skips steps whose gradients overflow, so a non-finite loss alone is
+    # not a divergence; weights that stopped being finite are.
+    networks = (state.generator, state.discriminator)
+    if state.scaler.is_enabled() and all(torch.isfinite(p).all() for network in networks for p in network.parameters()):
+        return
+    kept = (
+        f"the last good checkpoint ({run_dir / 'checkpoints' / 'last.pt'}, step {checkpoint_step}) is kept; "
+        f"resume it with lower learning rates, e.g. animevid train --resume {run_dir} --lr-g ... --lr-d ..."
+        if checkpoint_step is not None
+        else "no checkpoint had been written yet; try lower learning rates or --amp off"
+    )
+    steps = f"step {last_step}" if first_step == last_step else f"steps {first_step}–{last_step}"
+    raise TrainingDiverged(
+        "training diverged: " + ", ".join(f"{key} = {means[key]}" for key in bad) + f" in {steps}; {kept}"
+    )
+
+
+def _write_checkpoint(
+    path: Path, state: TrainState, position: Position, window: LossWindow, steps_per_epoch: int, config: TrainConfig, context: DistributedContext
+) -> None:
+    """Every rank calls it (the loss window is averaged over the ranks); rank 0 writes."""
+    loss_window = window.state_dict(context)
+    if context.is_main:
+        save_checkpoint(
+            path, state, position, loss_window=loss_window, steps_per_epoch=steps_per_epoch, config=config, world_size=context.world_size
+        )
+
+
+def _v1_weights(generator: nn.Module) -> GeneratorWeights:
+    """Training is the paper's v1 GAN, in TF1 semantics (what the exported style runs under)."""
+    return GeneratorWeights(generator.state_dict(), "animegan-v1", "tf1")
+
+
+def _export(config: TrainConfig, generator: nn.Module, training: dict[str, Any]) -> Path:
+    """Write generator.safetensors and install it as style ``config.name``."""
+    run_dir, name = config.run_dir, str(config.name)
+    final = save_weights(
+        _v1_weights(generator), run_dir / "generator.safetensors", style=name, source=f"animevid train, {run_dir}", training=training
+    )
+    if not config.may_install_style():  # checked before the first step: installed from elsewhere since
+        raise OutputError(
+            f"style {name!r} was installed from elsewhere while this run trained; its generator is {final}: "
+            f"install it with animevid styles add {name} {final} --overwrite"
+        )
+    return add_style(name, final, overwrite=True, training=training)
+
+
+def _epochs_completed(step: int, steps_per_epoch: int, config: TrainConfig) -> tuple[int, int]:
+    """(initialization, adversarial) epochs completed after ``step`` steps."""
+    completed = step // steps_per_epoch
+    return min(completed, config.init_epochs), max(0, completed - config.init_epochs)
+
+
+def _run_metadata(config: TrainConfig, num_photos: int, num_style: int, vgg_preprocessing: str, world_size: int) -> dict[str, Any]:
+    """What a style file records about the run that trained it: the settings that shape the
+    result (not local paths or logging options), the data, and the run's id."""
     settings = config.to_json()
     return {
         **{key: settings[key] for key in _METADATA_SETTINGS},
         "dataset": Path(str(config.anime)).name,
-        "steps": step,
-        "epochs_completed": epochs,
         "photos_count": num_photos,
         "style_images_count": num_style,
-        "vgg_preprocessing": vgg.preprocessing,
-        "world_size": context.world_size,
+        "vgg_preprocessing": vgg_preprocessing,
+        "world_size": world_size,
         "torch": torch.__version__,
     }
 
@@ -520,37 +557,68 @@ def _training_metadata(
 _METADATA_SETTINGS = (
     "epochs", "init_epochs", "batch_size", "image_size", "max_steps",
     "adv_weight", "con_weight", "gra_weight", "col_weight", "smooth_weight",
-    "init_lr", "lr_g", "lr_d", "beta1", "beta2", "amp", "seed",
+    "init_lr", "lr_g", "lr_d", "beta1", "beta2", "amp", "seed", "run_id",
 )  # fmt: skip
 
 
-def _tensorboard_writer(folder: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional
-        return None
-    return SummaryWriter(str(folder))
+def _progress_metadata(step: int, steps_per_epoch: int, config: TrainConfig) -> dict[str, int]:
+    init_epochs_done, epochs_done = _epochs_completed(step, steps_per_epoch, config)
+    return {"steps": step, "init_epochs_completed": init_epochs_done, "epochs_completed": epochs_done}
 
 
-class MetricsLog:
-    """metrics.jsonl. On resume, lines after the checkpoint's step are dropped: the resumed run
-    writes them again, so the file reads as if the run had never stopped."""
+# -- what the run writes as it goes ----------------------------------------------------------------
 
-    def __init__(self, path: Path, keep_until_step: int) -> None:
-        self.path = path
-        if path.exists():
-            kept = []
-            for line in path.read_text().splitlines():
-                try:
-                    if json.loads(line)["step"] <= keep_until_step:
-                        kept.append(line + "\n")
-                except (ValueError, KeyError, TypeError):
-                    continue
-            write_bytes_atomic(path, "".join(kept).encode())
 
-    def write(self, record: dict[str, Any]) -> None:
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+class RunOutputs:
+    """What rank 0 writes while training: config.json, metrics lines (and TensorBoard), each
+    epoch's sample grid and generator. On the other ranks (``enabled=False``) it writes nothing."""
+
+    def __init__(
+        self, config: TrainConfig, val_paths: list[Path], device: torch.device, amp: Amp, *, keep_until_step: int, enabled: bool
+    ) -> None:
+        self.config = config
+        self.run_dir = config.run_dir
+        self.device = device
+        self.amp = amp
+        self.enabled = enabled
+        self.metrics_log = self.tensorboard = self.val_photos = None
+        if not enabled:
+            return
+        for folder in ("checkpoints", "samples", "generators"):
+            (self.run_dir / folder).mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(self.run_dir / "config.json", (json.dumps(config.to_json(), indent=2) + "\n").encode())
+        self.metrics_log = MetricsLog(self.run_dir / "metrics.jsonl", keep_until_step=keep_until_step)
+        self.tensorboard = tensorboard_writer(self.run_dir / "tensorboard") if config.tensorboard else None
+        self.val_photos = load_val_photos(val_paths, config.image_size) if config.samples else None
+
+    def log(self, step: int, epoch: Epoch, means: dict[str, float], steps_per_s: float) -> dict[str, Any]:
+        """The metrics record of ``step``, written to metrics.jsonl and TensorBoard."""
+        record = {"step": step, "phase": epoch.phase, "epoch": epoch.number, **means, "steps_per_s": steps_per_s, "time": time.time()}
+        if self.enabled:
+            self.metrics_log.write(record)
+            if self.tensorboard is not None:
+                for key, value in means.items():
+                    self.tensorboard.add_scalar(f"{epoch.phase}/{key}", value, step)
+        return record
+
+    def end_of_epoch(self, generator: nn.Module, epoch: Epoch, training: dict[str, Any]) -> None:
+        """The epoch's sample grid, and after an adversarial epoch its generator."""
+        if not self.enabled:
+            return
+        if self.val_photos is not None:
+            write_samples(generator, self.val_photos, self.run_dir / "samples" / f"{epoch.file_stem}.png", self.device, self.amp)
+        if self.config.keep_generators and epoch.phase == "gan":
+            save_weights(
+                _v1_weights(generator),
+                self.run_dir / "generators" / f"{epoch.file_stem}.safetensors",
+                style=str(self.config.name),
+                source=f"animevid train, {self.run_dir}, epoch {epoch.number}",
+                training=training,
+            )
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
 
 
 @torch.no_grad()
@@ -564,102 +632,7 @@ def write_samples(generator: nn.Module, photos: torch.Tensor, path: Path, device
     bottom = torch.cat(list(torch.cat(outputs)), dim=2)  # (3, S, N·S)
     grid = torch.cat([top, bottom], dim=1)  # (3, 2S, N·S)
     image = ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()  # (2S, N·S, 3) RGB
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    if ok:
-        write_bytes_atomic(path, encoded.tobytes())
-
-
-# -- checkpoints -----------------------------------------------------------------------------------
-
-
-def rng_state(device: torch.device) -> dict[str, Any]:
-    """Every RNG the process has, in types ``torch.load(weights_only=True)`` accepts."""
-    numpy_state = np.random.get_state(legacy=False)
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": {
-            "bit_generator": numpy_state["bit_generator"],
-            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
-            "pos": int(numpy_state["state"]["pos"]),
-            "has_gauss": int(numpy_state["has_gauss"]),
-            "gauss": float(numpy_state["gauss"]),
-        },
-        "python": random.getstate(),
-    }
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(state["torch"])
-    numpy_state = state["numpy"]
-    np.random.set_state(
-        {
-            "bit_generator": numpy_state["bit_generator"],
-            "state": {"key": numpy_state["key"].numpy().astype(np.uint32), "pos": numpy_state["pos"]},
-            "has_gauss": numpy_state["has_gauss"],
-            "gauss": numpy_state["gauss"],
-        }
-    )
-    version, internal, gauss_next = state["python"]
-    random.setstate((version, tuple(internal), gauss_next))
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-def save_checkpoint(
-    path: Path,
-    *,
-    generator: nn.Module,
-    discriminator: nn.Module,
-    init_optimizer: torch.optim.Optimizer,
-    generator_optimizer: torch.optim.Optimizer,
-    discriminator_optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    step: int,
-    epoch: int,
-    batch: int,
-    steps_per_epoch: int,
-    config: TrainConfig,
-    world_size: int,
-) -> None:
-    """Write the whole training state atomically; ``epoch``/``batch`` is where to continue."""
-    device = next(generator.parameters()).device
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "version": CHECKPOINT_VERSION,
-        "generator": generator.state_dict(),
-        "discriminator": discriminator.state_dict(),
-        "init_optimizer": init_optimizer.state_dict(),
-        "generator_optimizer": generator_optimizer.state_dict(),
-        "discriminator_optimizer": discriminator_optimizer.state_dict(),
-        "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-        "rng": rng_state(device),
-        "step": step,
-        "epoch": epoch,
-        "batch": batch,
-        "steps_per_epoch": steps_per_epoch,
-        "world_size": world_size,
-        "config": config.to_json(),
-    }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A checkpoint written by :func:`save_checkpoint` (read with ``weights_only=True``)."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise InputError(f"checkpoint {path} does not exist") from None
-    except Exception as exc:  # torch raises many types for damaged files
-        raise InputError(f"cannot read checkpoint {path}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from exc
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise InputError(f"{path} is not an animevid training checkpoint")
-    if checkpoint.get("version") != CHECKPOINT_VERSION:
-        raise InputError(f"{path} is a version {checkpoint.get('version')} checkpoint; this animevid reads version {CHECKPOINT_VERSION}")
-    return checkpoint
+    write_image(path, image)
 
 
 # -- benchmark hook --------------------------------------------------------------------------------
