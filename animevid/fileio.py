@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,8 +16,12 @@ from .errors import OutputError
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
-# Temporary files are named ".<destination name>.<8 random chars>.part<destination suffix>".
-_TEMPORARY_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.part(\.[^.]*)?$")
+# Temporary files are named ".<destination name>.pid<writer's pid>.<8 random chars>.part<destination suffix>";
+# names without the pid come from versions before it was recorded.
+_TEMPORARY_NAME = re.compile(r"^\..+?(?:\.pid(?P<pid>\d+))?\.[A-Za-z0-9_]{8}\.part(\.[^.]*)?$")
+# A temporary whose writer still runs is stale once nothing has written it for this long (its pid
+# may have been reused by another process); a live writer touches its file far more often.
+STALE_AFTER_SECONDS = 24 * 3600
 
 
 def check_destination(path: Path, overwrite: bool, source: Path | None = None) -> None:
@@ -45,7 +50,9 @@ def atomic_path(destination: str | os.PathLike, suffix: str | None = None) -> It
     destination = Path(destination)
     suffix = destination.suffix if suffix is None else suffix
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part" + suffix, dir=destination.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{destination.name}.pid{os.getpid()}.", suffix=".part" + suffix, dir=destination.parent
+        )
     except OSError as exc:
         raise OutputError(f"cannot write to {destination.parent}: {exc.strerror or exc}") from exc
     os.close(fd)
@@ -74,11 +81,51 @@ def write_bytes_atomic(destination: str | os.PathLike, data: bytes) -> None:
             raise OutputError(f"cannot write {destination}: {exc.strerror or exc}") from exc
 
 
-def remove_stale_temporaries(folder: str | os.PathLike) -> None:
-    """Delete the temporary files that :func:`atomic_path` leaves behind when a process is killed."""
+def is_temporary_name(name: str) -> bool:
+    """Whether ``name`` is one of :func:`atomic_path`'s temporary file names."""
+    return _TEMPORARY_NAME.match(name) is not None
+
+
+def process_is_running(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (always True where that cannot be asked)."""
+    if os.name != "posix":
+        return True  # Windows' os.kill(pid, 0) would send CTRL_C_EVENT, not probe
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def is_stale(path: Path, pid: int | None, *, now: float | None = None) -> bool:
+    """A leftover temporary: its writer (``pid``; None when not recorded) is gone, or it is untouched for a day."""
+    if pid is None or not process_is_running(pid):
+        return True
+    try:
+        modified = path.stat().st_mtime
+    except FileNotFoundError:
+        return False  # already gone
+    return (time.time() if now is None else now) - modified > STALE_AFTER_SECONDS
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_path` leaves behind when a process is killed.
+
+    Only stale ones: a temporary that another running process is still writing is kept. Returns
+    the paths removed.
+    """
     folder = Path(folder)
     if not folder.is_dir():
-        return
+        return []
+    removed = []
     for path in folder.iterdir():
-        if _TEMPORARY_NAME.match(path.name) and path.is_file():
+        match = _TEMPORARY_NAME.match(path.name)
+        if match is None or not path.is_file():
+            continue
+        pid = int(match["pid"]) if match["pid"] else None
+        if is_stale(path, pid):
             path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
