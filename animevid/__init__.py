@@ -19,7 +19,10 @@ _EXPORTS = {
     "Stylizer": "animevid.stylizer",
     "InferenceOptions": "animevid.stylizer",
     "AnimeGANGenerator": "animevid.models",
+    "AnimeGANv2Generator": "animevid.models",
+    "GeneratorWeights": "animevid.weights",
     "load_generator": "animevid.weights",
+    "load_weights": "animevid.weights",
     "save_weights": "animevid.weights",
 }
 
@@ -30,15 +33,18 @@ __all__ = [
     "Stylizer",
     "InferenceOptions",
     "AnimeGANGenerator",
+    "AnimeGANv2Generator",
+    "GeneratorWeights",
     "load_generator",
+    "load_weights",
     "save_weights",
 ]
 
 if TYPE_CHECKING:
     from .api import StylizeResult, stylize
-    from .models import AnimeGANGenerator
+    from .models import AnimeGANGenerator, AnimeGANv2Generator
     from .stylizer import InferenceOptions, Stylizer
-    from .weights import load_generator, save_weights
+    from .weights import GeneratorWeights, load_generator, load_weights, save_weights
 
 
 def __getattr__(name: str):

@@ -24,7 +24,7 @@ from pathlib import Path
 import platformdirs
 
 from .errors import DownloadError, StyleNotFoundError, UsageError, WeightsError
-from .weights import load_state_dict, read_metadata, save_weights
+from .weights import load_weights, read_metadata, save_weights
 
 OFFICIAL_REPOSITORY = "https://raw.githubusercontent.com/TachibanaYoshino/AnimeGAN/master/"
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -123,15 +123,25 @@ def list_styles() -> list[StyleInfo]:
     return infos
 
 
-def add_style(name: str, source: str | os.PathLike, *, overwrite: bool = False, training: dict | None = None) -> Path:
-    """Install weights from ``source`` (safetensors, TF checkpoint, torch state dict) as style ``name``."""
+def add_style(
+    name: str,
+    source: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    training: dict | None = None,
+    semantics: str | None = None,
+) -> Path:
+    """Install weights from ``source`` (safetensors, TF checkpoint, torch state dict) as style ``name``.
+
+    ``semantics`` is for v2 weights in a torch file (see :func:`animevid.weights.load_weights`).
+    """
     validate_style_name(name)
     destination = style_path(name)
     if destination.exists() and not overwrite:
         raise UsageError(f"style {name!r} is already installed at {destination} (use --overwrite to replace it)")
-    state = load_state_dict(source)
+    weights = load_weights(source, semantics=semantics)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    return save_weights(state, destination, style=name, source=str(source), training=training)
+    return save_weights(weights, destination, style=name, source=str(source), training=training)
 
 
 def remove_style(name: str) -> Path:
@@ -198,8 +208,8 @@ def fetch_style(
             if git_blob_sha1(local) != remote.git_sha1:
                 raise DownloadError(f"{Path(remote.path).name}: checksum mismatch (corrupted or not the official file)")
         index = workdir / Path(known.files[0].path).name
-        state = load_state_dict(index)
-        return save_weights(state, destination, style=name, source=base + known.files[0].path.removesuffix(".index"))
+        weights = load_weights(index)
+        return save_weights(weights, destination, style=name, source=base + known.files[0].path.removesuffix(".index"))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -21,6 +21,7 @@ from typing import Generic, TypeVar
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .errors import UsageError
 from .models.animegan import AnimeGANGenerator
@@ -102,6 +103,7 @@ class InferenceOptions:
     dtype: str = "auto"
     max_side: int | None = None  # run the generator at most this size, scale back to the source size
     compile: bool | None = None  # torch.compile the generator; None: decided per job (see should_compile)
+    semantics: str | None = None  # tf1 or pytorch, for v2 weights that do not record it (see animevid.weights)
 
     def __post_init__(self) -> None:
         if self.max_side is not None and self.max_side < AnimeGANGenerator.MIN_SIZE:
@@ -187,14 +189,14 @@ class _Uploaded(Generic[T]):
 
 
 class Stylizer:
-    """An AnimeGAN generator ready for inference on one device.
+    """An AnimeGAN generator (v1 or v2) ready for inference on one device.
 
     >>> stylizer = Stylizer.from_weights("hayao.safetensors", InferenceOptions(device="cpu"))
     >>> anime = stylizer.image(photo)  # (H, W, 3) uint8 RGB in, same shape out
     >>> for anime in stylizer.stream(frames): ...  # any iterable of equally sized frames
     """
 
-    def __init__(self, generator: AnimeGANGenerator, options: InferenceOptions | None = None) -> None:
+    def __init__(self, generator: nn.Module, options: InferenceOptions | None = None) -> None:
         self.options = options or InferenceOptions()
         self.device = resolve_device(self.options.device)
         self.dtype = resolve_dtype(self.options.dtype, self.device)
@@ -212,13 +214,15 @@ class Stylizer:
 
     @classmethod
     def from_weights(cls, weights: str | os.PathLike, options: InferenceOptions | None = None) -> "Stylizer":
-        return cls(load_generator(weights), options)
+        options = options or InferenceOptions()
+        return cls(load_generator(weights, semantics=options.semantics), options)
 
     @classmethod
     def from_style(cls, style: str, options: InferenceOptions | None = None, *, mirror: str | None = None) -> "Stylizer":
         from .styles import resolve_style
 
-        return cls(load_generator(resolve_style(style, mirror=mirror)), options)
+        options = options or InferenceOptions()
+        return cls(load_generator(resolve_style(style, mirror=mirror), semantics=options.semantics), options)
 
     @property
     def dtype_name(self) -> str:

@@ -7,6 +7,11 @@ A TF checkpoint "bundle" is two files:
   ``BundleHeaderProto``.
 * ``NAME.data-00000-of-00001``: the raw little-endian tensor bytes, at the offsets listed in the index.
 
+Both carry CRC32C checksums, masked as LevelDB and TensorFlow store them (:func:`masked_crc32c`):
+each table block has one in its trailer, each tensor one in its entry. Both are verified, as
+TensorFlow's own reader does, so a corrupted file is refused (naming the tensor) instead of
+silently giving a generator that paints noise.
+
 Only what AnimeGAN's checkpoints use is supported: one shard, uncompressed table blocks, and the
 numeric dtypes below. Anything else is refused with a :class:`CheckpointError`.
 """
@@ -18,13 +23,15 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+import google_crc32c
 import numpy as np
 
 from .errors import CheckpointError
 
 _TABLE_MAGIC = 0xDB4775248B80FB57
 _FOOTER_SIZE = 48  # two BlockHandles padded to 40 bytes, then the 8-byte magic
-_BLOCK_TRAILER_SIZE = 5  # 1 byte compression type + 4 bytes crc32c
+_BLOCK_TRAILER_SIZE = 5  # 1 byte compression type + 4 bytes masked crc32c
+_CRC_MASK_DELTA = 0xA282EAD8
 
 # TensorFlow DataType enum values -> numpy dtypes (little-endian, as TF writes them).
 _TF_DTYPES: dict[int, np.dtype] = {
@@ -49,6 +56,7 @@ class TensorEntry:
     shard_id: int
     offset: int
     size: int
+    crc32c: int  # masked, as stored
 
     @property
     def numel(self) -> int:
@@ -98,7 +106,7 @@ def proto_fields(buf: bytes) -> list[tuple[int, int | bytes]]:
 
 
 def _decode_entry(name: str, value: bytes) -> TensorEntry:
-    dtype_code, dims, shard_id, offset, size, has_slices = 0, [], 0, 0, 0, False
+    dtype_code, dims, shard_id, offset, size, crc, has_slices = 0, [], 0, 0, 0, 0, False
     for number, field in proto_fields(value):
         if number == 1:
             dtype_code = field
@@ -112,13 +120,24 @@ def _decode_entry(name: str, value: bytes) -> TensorEntry:
             offset = field
         elif number == 5:
             size = field
+        elif number == 6:  # fixed32 crc32c
+            crc = field
         elif number == 7:
             has_slices = True
     if has_slices:
         raise CheckpointError(f"tensor {name!r} is stored in slices, which is not supported")
     if dtype_code not in _TF_DTYPES:
         raise CheckpointError(f"tensor {name!r} has unsupported TensorFlow dtype code {dtype_code}")
-    return TensorEntry(name, _TF_DTYPES[dtype_code], tuple(int(d) for d in dims), shard_id, offset, size)
+    return TensorEntry(name, _TF_DTYPES[dtype_code], tuple(int(d) for d in dims), shard_id, offset, size, crc)
+
+
+def masked_crc32c(data: bytes) -> int:
+    """CRC32C of ``data``, masked as LevelDB and TensorFlow store it (``crc32c::Mask``).
+
+    The rotation keeps a CRC computed over bytes that embed CRCs from being trivially related to them.
+    """
+    crc = google_crc32c.value(data)
+    return ((crc >> 15 | crc << 17) + _CRC_MASK_DELTA) & 0xFFFFFFFF
 
 
 # --- LevelDB table ----------------------------------------------------------------------------------
@@ -134,6 +153,10 @@ def _read_block(table: bytes, offset: int, size: int) -> bytes:
     end = offset + size
     if end + _BLOCK_TRAILER_SIZE > len(table):
         raise CheckpointError("checkpoint index is truncated (a block runs past the end)")
+    # The trailer's CRC covers the block and its compression-type byte.
+    (stored_crc,) = struct.unpack_from("<I", table, end + 1)
+    if masked_crc32c(table[offset : end + 1]) != stored_crc:
+        raise CheckpointError(f"checkpoint index is corrupted: the block at byte {offset} fails its CRC32C check")
     compression = table[end]
     if compression != 0:
         raise CheckpointError(f"checkpoint index uses compressed blocks (type {compression}), not supported")
@@ -227,6 +250,10 @@ def read_checkpoint(prefix: str | os.PathLike) -> dict[str, np.ndarray]:
             raise CheckpointError(
                 f"checkpoint data {data_path.name} is truncated: tensor {name!r} ends at byte "
                 f"{entry.offset + entry.size}, file has {len(data)}"
+            )
+        if masked_crc32c(data[entry.offset : entry.offset + entry.size]) != entry.crc32c:
+            raise CheckpointError(
+                f"checkpoint data {data_path.name} is corrupted: tensor {name!r} fails its CRC32C check"
             )
         flat = np.frombuffer(data, dtype=entry.dtype, count=entry.numel, offset=entry.offset)
         tensors[name] = flat.reshape(entry.shape).copy()

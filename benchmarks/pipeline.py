@@ -266,14 +266,15 @@ def run(device: torch.device, settings: PipelineSettings, log: Callable[[str], N
         return not_available(f"animevid.video (the streaming video pipeline) cannot be imported: {exc}")
     from animevid.models import AnimeGANGenerator
     from animevid.stylizer import InferenceOptions, Stylizer
-    from animevid.weights import save_weights
+    from animevid.weights import GeneratorWeights, save_weights
 
     height, width = settings.size
     workdir = Path(tempfile.mkdtemp(prefix="animevid-bench-pipeline-"))
     try:
         torch.manual_seed(0)
         generator = AnimeGANGenerator()
-        weights = save_weights(generator.state_dict(), workdir / "random.safetensors", style="random", source="benchmarks")
+        random_weights = GeneratorWeights(generator.state_dict(), "animegan-v1", "tf1")
+        weights = save_weights(random_weights, workdir / "random.safetensors", style="random", source="benchmarks")
         stylizer = Stylizer(generator, InferenceOptions(device=str(device), dtype=settings.dtype, compile=False))
         batch_size = settings.batch_size or stylizer.default_batch_size(height, width)
         options = video_options(batch_size)

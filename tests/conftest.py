@@ -38,10 +38,10 @@ def random_state_dict() -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="session")
 def random_weights(tmp_path_factory: pytest.TempPathFactory, random_state_dict) -> Path:
     """A safetensors file with random (but valid) generator weights."""
-    from animevid.weights import save_weights
+    from animevid.weights import GeneratorWeights, save_weights
 
     path = tmp_path_factory.mktemp("weights") / "random.safetensors"
-    return save_weights(random_state_dict, path, style="random", source="tests")
+    return save_weights(GeneratorWeights(random_state_dict, "animegan-v1", "tf1"), path, style="random", source="tests")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from animevid import styles
 from animevid._cli import main
 from animevid.errors import DownloadError, StyleNotFoundError, UsageError
-from animevid.weights import load_state_dict, read_metadata
+from animevid.weights import load_weights, read_metadata
 from tests.tf_writer import synthetic_data_for_index
 
 OFFICIAL_DIR = "checkpoint/generator_Hayao_weight"
@@ -70,7 +70,7 @@ def test_fetch_downloads_verifies_converts_and_installs(hayao_matching_mirror):
     assert path == styles.style_path("hayao") and sum(received) > 15_000_000
     assert read_metadata(path)["style"] == "hayao"
     assert read_metadata(path)["source"].endswith("Hayao-60.ckpt")
-    assert len(load_state_dict(path)) == 129
+    assert len(load_weights(path).state_dict) == 129
     assert [p.name for p in path.parent.iterdir()] == ["hayao.safetensors"]  # no download leftovers
 
 
@@ -121,7 +121,7 @@ def test_add_list_and_remove(random_weights):
 def test_add_accepts_a_torch_state_dict(tmp_path, random_state_dict):
     torch.save(random_state_dict, tmp_path / "g.pt")
     styles.add_style("from-torch", tmp_path / "g.pt")
-    assert torch.equal(load_state_dict(styles.style_path("from-torch"))["out.weight"], random_state_dict["out.weight"])
+    assert torch.equal(load_weights(styles.style_path("from-torch")).state_dict["out.weight"], random_state_dict["out.weight"])
 
 
 def test_unknown_and_unfetchable_styles_say_how_to_get_them():

@@ -44,7 +44,7 @@ from animevid.models.animegan import AnimeGANGenerator
 from animevid.models.discriminator import Discriminator
 from animevid.progress import ProgressReporter
 from animevid.styles import add_style
-from animevid.weights import save_weights
+from animevid.weights import GeneratorWeights, save_weights
 
 from .config import RESUME_FIXED_FIELDS, TrainConfig
 from .data import PairedSampler, TrainBatch, TrainImages, find_style_set, list_images, load_val_photos, to_model_input
@@ -381,7 +381,7 @@ def _train(config: TrainConfig, context: DistributedContext, device: torch.devic
                         write_samples(unwrap(generator), val_photos, run_dir / "samples" / f"epoch-{epoch + 1:03d}.png", device, amp)
                     if config.keep_generators and not in_init:
                         save_weights(
-                            unwrap(generator).state_dict(),
+                            GeneratorWeights(unwrap(generator).state_dict(), "animegan-v1", "tf1"),
                             run_dir / "generators" / f"epoch-{epoch + 1:03d}.safetensors",
                             style=str(config.name),
                             source=f"animevid train, {run_dir}, epoch {epoch + 1}",
@@ -411,7 +411,7 @@ def _train(config: TrainConfig, context: DistributedContext, device: torch.devic
     if is_main:
         training = _training_metadata(config, step, epochs_completed, len(photos), len(style_set.style), vgg, context)
         final = save_weights(
-            unwrap(generator).state_dict(),
+            GeneratorWeights(unwrap(generator).state_dict(), "animegan-v1", "tf1"),
             run_dir / "generator.safetensors",
             style=str(config.name),
             source=f"animevid train, {run_dir}",

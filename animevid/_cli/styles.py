@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import click
 
+SEMANTICS_HELP = (
+    "AnimeGANv2 weights in a .pt file: tf1 (converted from the authors' TensorFlow checkpoints, e.g. paprika.pt) "
+    "or pytorch (trained with bryandlee/animegan2-pytorch, e.g. face_paint_512_v2.pt) "
+    "[default: recorded in the file, or known from bryandlee's file names]."
+)
+
 
 @click.group(invoke_without_command=True)
 @click.pass_context
@@ -33,15 +39,17 @@ def list_() -> None:
 @click.argument("name")
 @click.argument("source", type=click.Path(path_type=str))
 @click.option("--overwrite", is_flag=True, help="Replace an installed style of that name.")
-def add(name: str, source: str, overwrite: bool) -> None:
+@click.option("--semantics", help=SEMANTICS_HELP)
+def add(name: str, source: str, overwrite: bool, semantics: str | None) -> None:
     """Install weights from SOURCE as style NAME.
 
-    SOURCE is a .safetensors file, a TensorFlow checkpoint (prefix, .index or .data file) or a
-    torch state dict (.pt/.pth, loaded without running pickled code).
+    SOURCE is a .safetensors file, an AnimeGAN v1 or v2 TensorFlow checkpoint (prefix, .index or
+    .data file) or a torch state dict (.pt/.pth, ours or bryandlee/animegan2-pytorch's, loaded
+    without running pickled code).
     """
     from ..styles import add_style
 
-    path = add_style(name, source, overwrite=overwrite)
+    path = add_style(name, source, overwrite=overwrite, semantics=semantics)
     click.echo(f"installed style {name!r} at {path}")
 
 

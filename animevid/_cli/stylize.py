@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import click
 
+from .styles import SEMANTICS_HELP
+
 
 @click.command()
 @click.argument("source", type=click.Path(path_type=str))
 @click.argument("destination", type=click.Path(path_type=str))
 @click.option("--style", "-s", help="Style name (see 'animevid styles'); 'hayao' is fetched on first use.")
 @click.option("--weights", "-w", type=click.Path(path_type=str), help="Generator weights file instead of --style.")
+@click.option("--semantics", help=SEMANTICS_HELP)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--dtype", default="auto", show_default=True, help="auto (fp16 on CUDA, fp32 on CPU), float32, float16 (CUDA) or bfloat16.")
 @click.option("--half", is_flag=True, help="Same as --dtype float16 (CUDA only).")
@@ -33,6 +36,7 @@ def stylize(
     destination: str,
     style: str | None,
     weights: str | None,
+    semantics: str | None,
     device: str,
     dtype: str,
     half: bool,
@@ -68,7 +72,7 @@ def stylize(
         if dtype not in ("auto", "float16"):
             raise UsageError("--half contradicts --dtype " + dtype)
         dtype = "float16"
-    options = InferenceOptions(device=device, dtype=dtype, max_side=max_side, compile=compile_)
+    options = InferenceOptions(device=device, dtype=dtype, max_side=max_side, compile=compile_, semantics=semantics)
     video_options = VideoOptions(
         codec=codec, crf=crf, preset=preset, batch_size=batch_size, start=start, end=end, keep_partial=keep_partial
     )

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .padding import pad_to_multiple
 from .resize import tf1_resize_bilinear
 
 CONV_NORM_EPS = 1e-5  # ops.instance_norm
@@ -176,17 +177,6 @@ class Up1(nn.Module):
         return self.conv2(self.conv1(self.up(x)))
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int, minimum: int) -> tuple[torch.Tensor, int, int]:
-    height, width = x.shape[2], x.shape[3]
-    pad_h = max(-height % multiple, minimum - height)
-    pad_w = max(-width % multiple, minimum - width)
-    if pad_h == 0 and pad_w == 0:
-        return x, height, width
-    # Reflect needs the pad to be smaller than the side; tiny images fall back to replicate.
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode), height, width
-
-
 class AnimeGANGenerator(nn.Module):
     """Photo → anime generator. Input and output are RGB in [-1, 1], (B, 3, H, W), any H and W.
 
@@ -197,9 +187,15 @@ class AnimeGANGenerator(nn.Module):
 
     SIZE_MULTIPLE = 4
     MIN_SIZE = 8  # the 1/4-resolution feature map must be at least 2×2 for its reflect pads
+    # The weight semantics it runs (see animegan_v2.py): only the authors' TF1 graph; the training
+    # code trains this very module, so weights trained here share those semantics.
+    SEMANTICS = ("tf1",)
 
-    def __init__(self) -> None:
+    def __init__(self, semantics: str = "tf1") -> None:
+        if semantics not in self.SEMANTICS:
+            raise ValueError(f"the AnimeGAN v1 generator runs only {self.SEMANTICS} semantics, not {semantics!r}")
         super().__init__()
+        self.semantics = semantics
         self.b1 = Block1()
         self.b2 = Block2()
         self.m = Middle()
@@ -208,7 +204,7 @@ class AnimeGANGenerator(nn.Module):
         self.out = nn.Conv2d(64, 3, 1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, height, width = _pad_to_multiple(x, self.SIZE_MULTIPLE, self.MIN_SIZE)
+        x, height, width = pad_to_multiple(x, self.SIZE_MULTIPLE, self.MIN_SIZE)
         x = self.b1(x)  # (B, 128, H/2, W/2)
         x = self.b2(x)  # (B, 256, H/4, W/4)
         x = self.m(x)
