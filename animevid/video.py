@@ -28,13 +28,14 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import av
+import numpy as np
 import torch
 
 from .errors import DeviceError, InputError, Interrupted, OutputError, UsageError
@@ -123,6 +124,46 @@ def probe_video(source: str | os.PathLike) -> VideoInfo:
     with _open_input(source) as container:
         stream = _video_stream(container, source)
         return _probe_stream(container, stream, source)
+
+
+def read_frames_at(source: str | os.PathLike, times: Sequence[float]) -> list[tuple[float, np.ndarray]]:
+    """The frame on screen at each of ``times`` (seconds from the video's start), upright RGB uint8.
+
+    Returns ``(time of that frame, frame)`` pairs in the order of ``times``. Each frame is found by
+    seeking to the keyframe before its time and decoding forward, so a few frames of a long video
+    cost a few seeks, not a decode of the whole file.
+    """
+    source = Path(source)
+    with _open_input(source) as container:
+        stream = _video_stream(container, source)
+        info = _probe_stream(container, stream, source)
+        try:
+            return [_frame_at(container, stream, info, time) for time in times]
+        except (av.FFmpegError, OSError) as exc:
+            raise InputError(f"{source} is damaged: a frame cannot be decoded ({_reason(exc)})") from None
+
+
+def _frame_at(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, info: VideoInfo, seconds: float
+) -> tuple[float, np.ndarray]:
+    container.seek(info.start_pts + math.floor(seconds / info.time_base), stream=stream)  # keyframe at or before
+    shown: tuple[float, av.VideoFrame] | None = None
+    frames = container.decode(stream)
+    try:
+        for frame in frames:
+            frame_seconds = float((frame.pts - info.start_pts) * info.time_base) if frame.pts is not None else seconds
+            if shown is not None and frame_seconds > seconds:
+                break  # the previous frame is the one on screen at `seconds`
+            shown = (frame_seconds, frame)
+            if frame_seconds >= seconds:
+                break
+    finally:
+        frames.close()
+    if shown is None:
+        raise InputError(f"{container.name}: no video frame at {seconds:.2f} s")
+    frame_seconds, frame = shown
+    rgb = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range)  # (h, w, 3) as stored
+    return frame_seconds, np.ascontiguousarray(np.rot90(rgb, info.rotation // 90))  # counter-clockwise, as stored
 
 
 def check_video_job(
