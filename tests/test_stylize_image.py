@@ -94,7 +94,7 @@ def test_existing_output_is_kept_unless_overwrite(photo, tmp_path, random_weight
         (lambda d, w: ["stylize", d / "photo.jpg", d / "o.gif", "--weights", w], ["must be an image file"]),
         (lambda d, w: ["stylize", d / "photo.jpg", d / "nodir" / "o.png", "--weights", w], ["does not exist"]),
         (lambda d, w: ["stylize", d / "text.jpg", d / "o.png", "--weights", w], ["not a readable image"]),
-        (lambda d, w: ["stylize", d / "photo.jpg", d / "o.png", "--style", "kon"], ["'kon'", "animevid styles add kon"]),
+        (lambda d, w: ["stylize", d / "photo.jpg", d / "o.png", "--style", "face-paint"], ["'face-paint'", "animevid styles add face-paint"]),
         (lambda d, w: ["stylize", d / "photo.jpg", d / "o.png", "--weights", d / "text.jpg"], ["unknown weights format"]),
         (lambda d, w: ["stylize", d / "photo.jpg", d / "o.png", "--weights", w, "--half"], ["needs a CUDA device"]),
         (lambda d, w: ["stylize", d / "photo.jpg", d / "o.png", "--weights", w, "--device", "cuda:0"], ["CUDA is not available"]),

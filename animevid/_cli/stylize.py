@@ -10,7 +10,7 @@ from .styles import SEMANTICS_HELP
 @click.command()
 @click.argument("source", type=click.Path(path_type=str))
 @click.argument("destination", type=click.Path(path_type=str))
-@click.option("--style", "-s", help="Style name (see 'animevid styles'); 'hayao' is fetched on first use.")
+@click.option("--style", "-s", help="Style name (see 'animevid styles'); official styles are fetched on first use.")
 @click.option("--weights", "-w", type=click.Path(path_type=str), help="Generator weights file instead of --style.")
 @click.option("--semantics", help=SEMANTICS_HELP)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -30,7 +30,7 @@ from .styles import SEMANTICS_HELP
 @click.option("--keep-partial", is_flag=True, help="Video: if stopped early, keep the frames done as a playable file.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
-@click.option("--mirror", envvar="ANIMEVID_MIRROR", hidden=True, help="Base URL replacing the official weights repository.")
+@click.option("--mirror", envvar="ANIMEVID_MIRROR", hidden=True, help="Base URL replacing https://raw.githubusercontent.com/.")
 def stylize(
     source: str,
     destination: str,
@@ -61,7 +61,7 @@ def stylize(
     \b
     animevid stylize photo.jpg anime.png --style hayao
     animevid stylize photos/ anime/ --weights my_style.safetensors
-    animevid stylize clip.mp4 anime.mp4 --style hayao --start 10 --end 20
+    animevid stylize clip.mp4 anime.mp4 --style kon --start 10 --end 20
     """
     from ..api import stylize as run
     from ..errors import UsageError

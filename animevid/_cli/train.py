@@ -52,6 +52,9 @@ def train(ctx: click.Context, **options) -> None:
 
     Defaults are the paper's: 1 initialization epoch (content loss, lr 1e-4), then 100 epochs
     alternating D and G steps with Adam, 256×256 crops, batch 4. Multi-GPU: run it under torchrun.
+
+    This trains the paper's network and GAN (AnimeGAN, v1). The AnimeGANv2 styles (kon, shinkai,
+    hayao-v2, face-paint) are the authors' published weights; they cannot be trained here.
     """
     from animevid.train.config import TrainConfig, resume_config
     from animevid.train.loop import train as run_training
