@@ -31,7 +31,7 @@ except ImportError:  # Windows: no advisory locks; concurrent downloads of one f
     fcntl = None
 
 PARTIAL_SUFFIX = ".part"
-# Partial downloads nobody resumed for this long are deleted by remove_abandoned_partials.
+# Downloads nobody resumed or installed for this long are deleted by remove_abandoned_downloads.
 ABANDONED_AFTER_SECONDS = 7 * 24 * 3600
 _CHUNK = 1 << 16
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
@@ -155,14 +155,18 @@ def _receive(
         raise DownloadError(f"downloading {url} failed: {type(exc).__name__} after {out.tell()} bytes; run it again to resume") from None
 
 
-def remove_abandoned_partials(folder: str | os.PathLike, *, now: float | None = None) -> list[Path]:
-    """Delete ``.part`` files under ``folder`` that no download has touched for a week (and empty folders)."""
+def remove_abandoned_downloads(folder: str | os.PathLike, *, now: float | None = None) -> list[Path]:
+    """Delete the files under a downloads ``folder`` that nothing has touched for a week, and empty folders.
+
+    Partial downloads wait there to be resumed, and complete ones to be verified and installed,
+    by a later call; a week unused, they are abandoned.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return []
     now = time.time() if now is None else now
     removed = []
-    for path in sorted(folder.rglob("*" + PARTIAL_SUFFIX)):
+    for path in sorted(folder.rglob("*")):
         with contextlib.suppress(FileNotFoundError):
             if path.is_file() and now - path.stat().st_mtime > ABANDONED_AFTER_SECONDS:
                 path.unlink()

@@ -31,7 +31,7 @@ from typing import NoReturn
 
 import platformdirs
 
-from .download import download, remove_abandoned_partials
+from .download import download, remove_abandoned_downloads
 from .errors import AnimevidError, DownloadError, StyleNotFoundError, UsageError, WeightsError
 from .fileio import remove_stale_temporaries
 from .progress import ProgressReporter
@@ -165,7 +165,7 @@ def remove_leftovers() -> None:
         for path in styles_dir().glob(".fetch-*"):  # download folders of versions before downloads_dir
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
-    remove_abandoned_partials(downloads_dir())
+    remove_abandoned_downloads(downloads_dir())
 
 
 # -- listing -----------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from animevid.download import ABANDONED_AFTER_SECONDS, download, partial_path, remove_abandoned_partials
+from animevid.download import ABANDONED_AFTER_SECONDS, download, partial_path, remove_abandoned_downloads
 from animevid.errors import DownloadError
 from tests.http_server import serve
 
@@ -88,15 +88,15 @@ def test_a_second_process_on_the_same_file_is_refused(served, tmp_path):
     assert log.requests == [] and not destination.exists()
 
 
-def test_only_abandoned_partials_are_removed(tmp_path):
+def test_only_abandoned_downloads_are_removed(tmp_path):
     fresh = tmp_path / "kon-4c5ab5a3f153" / "Paprika-54.ckpt.index.part"
-    old = tmp_path / "hayao-b7c16f7c58e6" / "Hayao-60.ckpt.index.part"
-    finished = tmp_path / "kon-4c5ab5a3f153" / "Paprika-54.ckpt.data-00000-of-00001"
-    for path in (fresh, old, finished):
+    old_partial = tmp_path / "hayao-b7c16f7c58e6" / "Hayao-60.ckpt.index.part"
+    old_complete = tmp_path / "hayao-b7c16f7c58e6" / "Hayao-60.ckpt.index"
+    for path in (fresh, old_partial, old_complete):
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(b"1234")
     a_while_ago = time.time() - ABANDONED_AFTER_SECONDS - 60
-    os.utime(old, (a_while_ago, a_while_ago))
-    os.utime(finished, (a_while_ago, a_while_ago))  # not a partial: never ours to delete here
-    assert remove_abandoned_partials(tmp_path) == [old]
-    assert fresh.exists() and finished.exists() and not old.parent.exists()  # its empty folder went too
+    for path in (old_partial, old_complete):
+        os.utime(path, (a_while_ago, a_while_ago))
+    assert remove_abandoned_downloads(tmp_path) == [old_complete, old_partial]
+    assert fresh.exists() and not old_partial.parent.exists()  # its empty folder went too

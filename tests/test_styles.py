@@ -229,6 +229,14 @@ def test_a_temporary_left_by_a_killed_process_is_not_a_style_and_is_cleaned(rand
     assert not leftover.exists() and folder_contents(styles.styles_dir()) == ["mine.safetensors"]
 
 
+def test_download_folders_of_earlier_versions_are_cleaned():
+    legacy = styles.styles_dir() / ".fetch-k2j4h5g6"  # where versions before downloads/ downloaded
+    legacy.mkdir(parents=True)
+    (legacy / "Hayao-60.ckpt.index").write_bytes(b"partial")
+    assert [info.name for info in styles.list_styles() if info.installed] == []
+    assert folder_contents(styles.styles_dir()) == []
+
+
 def test_a_temporary_being_written_by_a_running_process_is_kept():
     styles.styles_dir().mkdir(parents=True)
     running, in_progress = start_writer(styles.style_path("kon"))
