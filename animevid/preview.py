@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import StyleNotFoundError, UsageError
+from .errors import InputError, StyleNotFoundError, UsageError
 from .fileio import check_destination, remove_stale_temporaries
 from .imageio import is_image_path, read_image, write_image
 from .progress import ProgressReporter
@@ -186,8 +186,6 @@ def write_preview(
     source = Path(source)
     destination = Path(destination) if destination is not None else default_preview_path(source)
     if not source.exists():
-        from .errors import InputError
-
         raise InputError(f"input {source} does not exist")
     if not is_image_path(destination):
         raise UsageError(f"output {destination} must be an image file (.png, .jpg, ...)")

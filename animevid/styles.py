@@ -35,11 +35,11 @@ from .download import download, remove_abandoned_downloads
 from .errors import AnimevidError, DownloadError, StyleNotFoundError, UsageError, WeightsError
 from .fileio import remove_stale_temporaries
 from .progress import ProgressReporter
-from .weights import load_weights, read_metadata, save_weights
+from .weights import LEGACY_ARCHITECTURE, load_weights, read_metadata, save_weights
 
 RAW_GITHUB = "https://raw.githubusercontent.com/"
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_NETWORKS = {"animegan-v1": "v1", "animegan-v2": "v2", "animegan-v1-generator": "v1"}  # the last: old metadata
+_NETWORKS = {"animegan-v1": "v1", "animegan-v2": "v2", LEGACY_ARCHITECTURE: "v1"}  # architecture id -> network
 
 
 @dataclass(frozen=True)
