@@ -103,34 +103,29 @@ def lrelu(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x >= 0, x, 0.2 * x)
 
 
-def tf1_resize_bilinear(x: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
-    """TF1 ResizeBilinear, align_corners=False, half_pixel_centers=False: source = d * in / out."""
+def _bilinear(x: torch.Tensor, out_h: int, out_w: int, source) -> torch.Tensor:
+    """Separable bilinear resize, pixel by pixel: output ``d`` samples input coordinate ``source(d, in, out)``."""
     for dim, out_size in ((2, out_h), (3, out_w)):
         in_size = x.shape[dim]
         rows = []
         for d in range(out_size):
-            src = float(np.float32(d) * np.float32(in_size / out_size))
+            src = source(d, in_size, out_size)
             lower = min(int(np.floor(src)), in_size - 1)
             upper = min(lower + 1, in_size - 1)
             frac = src - lower
             rows.append(x.select(dim, lower) * (1 - frac) + x.select(dim, upper) * frac)
         x = torch.stack(rows, dim=dim)
     return x
+
+
+def tf1_resize_bilinear(x: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
+    """TF1 ResizeBilinear, align_corners=False, half_pixel_centers=False: source = d * in / out (float32)."""
+    return _bilinear(x, out_h, out_w, lambda d, i, o: float(np.float32(d) * np.float32(i / o)))
 
 
 def align_corners_resize(x: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
     """Bilinear with align_corners=True: source = d * (in - 1) / (out - 1)."""
-    for dim, out_size in ((2, out_h), (3, out_w)):
-        in_size = x.shape[dim]
-        rows = []
-        for d in range(out_size):
-            src = d * (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
-            lower = min(int(np.floor(src)), in_size - 1)
-            upper = min(lower + 1, in_size - 1)
-            frac = src - lower
-            rows.append(x.select(dim, lower) * (1 - frac) + x.select(dim, upper) * frac)
-        x = torch.stack(rows, dim=dim)
-    return x
+    return _bilinear(x, out_h, out_w, lambda d, i, o: d * (i - 1) / (o - 1) if o > 1 else 0.0)
 
 
 # -- AnimeGAN v2 (TachibanaYoshino/AnimeGANv2, net/generator.py) -----------------------------------

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 from animevid import styles
 from animevid.errors import UsageError, WeightsError
-from animevid.imageio import write_image
+from animevid.imageio import read_image, write_image
 from animevid.weights import GeneratorWeights, build_generator, load_generator, load_weights, read_metadata, save_weights
 from tests.clitools import assert_one_line_error, run_cli
 from tests.conftest import make_image
@@ -20,6 +20,7 @@ from tests.reference_generators import (
     random_v2_tf_tensors,
     run_reference,
     write_bryandlee_state_dict,
+    write_v2_checkpoint,
 )
 from tests.tf_writer import write_checkpoint
 
@@ -238,3 +239,16 @@ def test_cli_takes_the_semantics_of_a_bryandlee_file(tmp_path):
     assert run_cli("styles", "add", "mine", tmp_path / "my_anime.pt", "--semantics", "pytorch").exit_code == 0
     assert read_metadata(styles.style_path("mine"))["semantics"] == "pytorch"
     assert_one_line_error(run_cli("styles", "add", "other", tmp_path / "my_anime.pt", "--semantics", "tf2"), "unknown semantics 'tf2'")
+
+
+def test_cli_installs_and_runs_a_v2_tf_checkpoint(tmp_path):
+    write_v2_checkpoint(tmp_path / "Paprika-54.ckpt")
+    write_image(tmp_path / "photo.png", make_image(19, 26))
+    assert run_cli("styles", "add", "paprika", tmp_path / "Paprika-54.ckpt.index").exit_code == 0
+    metadata = read_metadata(styles.style_path("paprika"))
+    assert (metadata["architecture"], metadata["semantics"]) == ("animegan-v2", "tf1")
+    result = run_cli("stylize", tmp_path / "photo.png", tmp_path / "anime.png", "--style", "paprika", "-q")
+    assert result.exit_code == 0, result.output
+    assert read_image(tmp_path / "anime.png").shape == (19, 26, 3)
+    contradicted = run_cli("stylize", tmp_path / "photo.png", tmp_path / "other.png", "--style", "paprika", "--semantics", "pytorch")
+    assert_one_line_error(contradicted, "tf1 semantics; --semantics pytorch contradicts it")
