@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from .styles import mirror_option
+
 
 @click.command()
 @click.argument("source", type=click.Path(path_type=str))
@@ -14,7 +16,7 @@ import click
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing sheet.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option("--mirror", envvar="ANIMEVID_MIRROR", hidden=True, help="Base URL replacing https://raw.githubusercontent.com/.")
+@mirror_option(hidden=True)
 def preview(
     source: str,
     styles: tuple[str, ...],

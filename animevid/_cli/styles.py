@@ -11,6 +11,15 @@ SEMANTICS_HELP = (
 )
 
 
+
+def mirror_option(*, hidden: bool = False):
+    """``--mirror URL`` (or ``$ANIMEVID_MIRROR``), for every command that may download weights."""
+    return click.option(
+        "--mirror", envvar="ANIMEVID_MIRROR", hidden=hidden,
+        help="Base URL replacing https://raw.githubusercontent.com/ in downloads (OWNER/REPO/COMMIT/PATH below it).",
+    )  # fmt: skip
+
+
 @click.group(invoke_without_command=True)
 @click.pass_context
 def styles(ctx: click.Context) -> None:
@@ -60,7 +69,7 @@ def add(name: str, source: str, overwrite: bool, semantics: str | None) -> None:
 @styles.command()
 @click.argument("name")
 @click.option("--overwrite", is_flag=True, help="Download again even if installed.")
-@click.option("--mirror", envvar="ANIMEVID_MIRROR", help="Base URL replacing https://raw.githubusercontent.com/.")
+@mirror_option()
 def fetch(name: str, overwrite: bool, mirror: str | None) -> None:
     """Download, verify and install the official weights of style NAME.
 

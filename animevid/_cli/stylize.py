@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .styles import SEMANTICS_HELP
+from .styles import SEMANTICS_HELP, mirror_option
 
 
 @click.command()
@@ -30,7 +30,7 @@ from .styles import SEMANTICS_HELP
 @click.option("--keep-partial", is_flag=True, help="Video: if stopped early, keep the frames done as a playable file.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
-@click.option("--mirror", envvar="ANIMEVID_MIRROR", hidden=True, help="Base URL replacing https://raw.githubusercontent.com/.")
+@mirror_option(hidden=True)
 def stylize(
     source: str,
     destination: str,
