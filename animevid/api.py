@@ -20,14 +20,18 @@ if TYPE_CHECKING:
 
 
 def make_stylizer(
-    style: str | None, weights: str | os.PathLike | None, options: InferenceOptions, mirror: str | None = None
+    style: str | None,
+    weights: str | os.PathLike | None,
+    options: InferenceOptions,
+    mirror: str | None = None,
+    progress: bool = False,
 ) -> Stylizer:
     """Build a :class:`Stylizer` from exactly one of a style name or a weights file."""
     if (style is None) == (weights is None):
         raise UsageError("give exactly one of --style NAME or --weights FILE")
     if weights is not None:
         return Stylizer.from_weights(weights, options)
-    return Stylizer.from_style(style, options, mirror=mirror)
+    return Stylizer.from_style(style, options, mirror=mirror, progress=progress)
 
 
 def _folder_jobs(source: Path, destination: Path) -> list[tuple[Path, Path]]:
@@ -161,7 +165,7 @@ def stylize(
     # Check the destination before building the stylizer: loading (or fetching) weights is slow.
     if source.is_dir():
         _plan_folder_jobs(source, destination, overwrite, skip_existing)
-        stylizer = make_stylizer(style, weights, options, mirror)
+        stylizer = make_stylizer(style, weights, options, mirror, progress)
         return stylize_folder(
             stylizer, source, destination, overwrite=overwrite, skip_existing=skip_existing, progress=progress
         )
@@ -169,12 +173,14 @@ def stylize(
         raise UsageError("--skip-existing applies to folders of photos, not to a single photo or video")
     if is_image_path(source):
         _check_image_job(source, destination, overwrite)
-        return stylize_image(make_stylizer(style, weights, options, mirror), source, destination, overwrite=overwrite)
+        remove_stale_temporaries(destination.parent)
+        return stylize_image(make_stylizer(style, weights, options, mirror, progress), source, destination, overwrite=overwrite)
     from .video import VideoOptions, check_video_job, stylize_video
 
     video_options = video_options or VideoOptions()
     frames = check_video_job(source, destination, video_options, overwrite=overwrite)
+    remove_stale_temporaries(destination.parent)  # e.g. half a video from a killed job
     if options.compile is None:
         options = dataclasses.replace(options, compile=should_compile(resolve_device(options.device), frames))
-    stylizer = make_stylizer(style, weights, options, mirror)
+    stylizer = make_stylizer(style, weights, options, mirror, progress)
     return stylize_video(stylizer, source, destination, video_options, overwrite=overwrite, progress=progress)

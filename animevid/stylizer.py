@@ -218,11 +218,15 @@ class Stylizer:
         return cls(load_generator(weights, semantics=options.semantics), options)
 
     @classmethod
-    def from_style(cls, style: str, options: InferenceOptions | None = None, *, mirror: str | None = None) -> "Stylizer":
+    def from_style(
+        cls, style: str, options: InferenceOptions | None = None, *, mirror: str | None = None, progress: bool = False
+    ) -> "Stylizer":
+        """The generator of an installed style; official styles are fetched on first use (``progress``: with a bar)."""
         from .styles import resolve_style
 
         options = options or InferenceOptions()
-        return cls(load_generator(resolve_style(style, mirror=mirror), semantics=options.semantics), options)
+        path = resolve_style(style, mirror=mirror, progress=progress)
+        return cls(load_generator(path, semantics=options.semantics), options)
 
     @property
     def dtype_name(self) -> str:

@@ -16,8 +16,9 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -214,6 +215,42 @@ def decode_frames(video: OpenVideo) -> Iterator[DecodedFrame]:
     missing = missing_frames_reason(video.info)
     if missing is not None:
         raise DamagedVideo(video.source, index, missing)
+
+
+def read_frames_at(source: str | os.PathLike, times: Sequence[float]) -> list[tuple[float, np.ndarray]]:
+    """The frame on screen at each of ``times`` (seconds from the video's start), upright RGB uint8.
+
+    Returns ``(time of that frame, frame)`` pairs in the order of ``times``. Each frame is found by
+    seeking to the keyframe before its time and decoding forward, so a few frames of a long video
+    cost a few seeks, not a decode of the whole file.
+    """
+    with open_video(source) as video:
+        try:
+            return [_frame_at(video, time) for time in times]
+        except (av.FFmpegError, OSError) as exc:
+            raise InputError(f"{video.source} is damaged: a frame cannot be decoded ({reason(exc)})") from None
+
+
+def _frame_at(video: OpenVideo, seconds: float) -> tuple[float, np.ndarray]:
+    info = video.info
+    video.container.seek(info.start_pts + math.floor(seconds / info.time_base), stream=video.stream)  # keyframe at or before
+    shown: tuple[float, av.VideoFrame] | None = None
+    frames = video.container.decode(video.stream)
+    try:
+        for frame in frames:
+            frame_seconds = float((frame.pts - info.start_pts) * info.time_base) if frame.pts is not None else seconds
+            if shown is not None and frame_seconds > seconds:
+                break  # the previous frame is the one on screen at `seconds`
+            shown = (frame_seconds, frame)
+            if frame_seconds >= seconds:
+                break
+    finally:
+        frames.close()
+    if shown is None:
+        raise InputError(f"{video.source}: no video frame at {seconds:.2f} s")
+    frame_seconds, frame = shown
+    rgb = frame.to_ndarray(format="rgb24", src_color_range=frame.color_range)  # (h, w, 3) as stored
+    return frame_seconds, np.ascontiguousarray(upright(rgb, info.rotation))
 
 
 def missing_frames_reason(info: VideoInfo) -> str | None:

@@ -31,19 +31,25 @@ def one_torch_thread():
     torch.set_num_threads(previous)
 
 
-@pytest.fixture(scope="session")
-def random_state_dict() -> dict[str, torch.Tensor]:
-    from animevid.models import AnimeGANGenerator
+def random_generator_weights(seed: int, architecture: str = "animegan-v1", semantics: str = "tf1"):
+    """Seeded random :class:`animevid.weights.GeneratorWeights` with non-trivial norm affines, so that a
+    wrong mapping changes the output and different seeds differ visibly."""
+    from animevid.weights import GeneratorWeights, build_generator
 
-    torch.manual_seed(0)
-    generator = AnimeGANGenerator()
-    with torch.no_grad():  # non-trivial norm affines, so a wrong mapping changes the output
+    torch.manual_seed(seed)
+    generator = build_generator(architecture, semantics)
+    with torch.no_grad():
         for name, param in generator.named_parameters():
             if name.endswith("norm.weight"):
                 param.uniform_(0.5, 1.5)
             elif name.endswith("norm.bias"):
                 param.uniform_(-0.2, 0.2)
-    return generator.state_dict()
+    return GeneratorWeights(generator.state_dict(), architecture, semantics)
+
+
+@pytest.fixture(scope="session")
+def random_state_dict() -> dict[str, torch.Tensor]:
+    return random_generator_weights(0).state_dict
 
 
 @pytest.fixture(scope="session")

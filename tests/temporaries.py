@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import signal
 import socket
 import subprocess
 import sys
@@ -30,3 +31,28 @@ def left_by_a_killed_process(destination: Path, data: bytes) -> Path:
     path = temporary_name(destination, dead_pid())
     path.write_bytes(data)
     return path
+
+
+# A writer that starts an atomic write, says where its temporary is, and waits to be killed.
+_WRITER = """
+import sys, time
+from animevid.fileio import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    tmp.write_bytes(b"half of it")
+    print(tmp, flush=True)
+    time.sleep(120)
+"""
+
+
+def start_writer(destination: Path) -> tuple[subprocess.Popen, Path]:
+    """A real process in the middle of an atomic write to ``destination``; returns it and its temporary."""
+    process = subprocess.Popen([sys.executable, "-c", _WRITER, str(destination)], stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline().strip()
+    assert line, "the writer did not start"
+    return process, Path(line)
+
+
+def kill_hard(process: subprocess.Popen) -> None:
+    """kill -9, as power loss or the OOM killer would: no cleanup code runs."""
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)

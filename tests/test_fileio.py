@@ -11,7 +11,7 @@ import pytest
 
 from animevid.errors import OutputError
 from animevid.fileio import atomic_path, remove_stale_temporaries, write_bytes_atomic
-from tests.temporaries import dead_pid, left_by_a_killed_process, temporary_name, this_host
+from tests.temporaries import dead_pid, kill_hard, left_by_a_killed_process, start_writer, temporary_name, this_host
 
 DAY = 24 * 3600
 
@@ -84,3 +84,18 @@ def test_unwritable_folder_is_an_output_error(tmp_path):
     with pytest.raises(OutputError, match="cannot write to"):
         with atomic_path(tmp_path / "missing" / "out.png"):
             pass
+
+
+def test_a_real_killed_writers_temporary_is_removed_and_a_running_writers_is_kept(tmp_path):
+    killed, leftover = start_writer(tmp_path / "a.safetensors")
+    kill_hard(killed)
+    running, in_progress = start_writer(tmp_path / "b.safetensors")
+    try:
+        assert leftover.exists()  # what kill -9 leaves
+        (tmp_path / "notes.part").write_text("not ours")
+        (tmp_path / "c.safetensors").write_text("a finished file")
+        assert remove_stale_temporaries(tmp_path) == 1
+        assert not leftover.exists()
+        assert in_progress.exists() and (tmp_path / "notes.part").exists() and (tmp_path / "c.safetensors").exists()
+    finally:
+        kill_hard(running)

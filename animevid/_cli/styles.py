@@ -11,6 +11,15 @@ SEMANTICS_HELP = (
 )
 
 
+
+def mirror_option(*, hidden: bool = False):
+    """``--mirror URL`` (or ``$ANIMEVID_MIRROR``), for every command that may download weights."""
+    return click.option(
+        "--mirror", envvar="ANIMEVID_MIRROR", hidden=hidden,
+        help="Base URL replacing https://raw.githubusercontent.com/ in downloads (OWNER/REPO/COMMIT/PATH below it).",
+    )  # fmt: skip
+
+
 @click.group(invoke_without_command=True)
 @click.pass_context
 def styles(ctx: click.Context) -> None:
@@ -28,10 +37,11 @@ def list_() -> None:
     from ..styles import list_styles, styles_dir
 
     table = Table(title=f"Styles ({styles_dir()})", title_justify="left")
-    for column in ("name", "installed", "style of", "source"):
+    for column in ("name", "network", "artist", "film", "source", "installed"):
         table.add_column(column)
     for info in list_styles():
-        table.add_row(info.name, "yes" if info.installed else "no", info.description, info.source)
+        installed = f"yes ({info.semantics})" if info.installed and info.semantics else "yes" if info.installed else "no"
+        table.add_row(info.name, info.network, info.artist, info.film, info.source, installed)
     Console().print(table)
 
 
@@ -46,6 +56,9 @@ def add(name: str, source: str, overwrite: bool, semantics: str | None) -> None:
     SOURCE is a .safetensors file, an AnimeGAN v1 or v2 TensorFlow checkpoint (prefix, .index or
     .data file) or a torch state dict (.pt/.pth, ours or bryandlee/animegan2-pytorch's, loaded
     without running pickled code).
+
+    \b
+    animevid styles add face-paint face_paint_512_v2.pt
     """
     from ..styles import add_style
 
@@ -56,14 +69,16 @@ def add(name: str, source: str, overwrite: bool, semantics: str | None) -> None:
 @styles.command()
 @click.argument("name")
 @click.option("--overwrite", is_flag=True, help="Download again even if installed.")
-@click.option("--mirror", envvar="ANIMEVID_MIRROR", help="Base URL replacing the official repository.")
+@mirror_option()
 def fetch(name: str, overwrite: bool, mirror: str | None) -> None:
-    """Download, verify and install the official weights of style NAME."""
-    from ..progress import ProgressReporter
+    """Download, verify and install the official weights of style NAME.
+
+    Downloads are pinned to a commit of the authors' repository; an interrupted one resumes.
+    A mirror replaces https://raw.githubusercontent.com/ and serves OWNER/REPO/COMMIT/PATH.
+    """
     from ..styles import fetch_style
 
-    with ProgressReporter(f"fetch {name}", unit="bytes", interval=2.0) as bar:
-        path = fetch_style(name, mirror=mirror, overwrite=overwrite, on_bytes=bar.advance)
+    path = fetch_style(name, mirror=mirror, overwrite=overwrite, progress=True)
     click.echo(f"installed style {name!r} at {path}")
 
 

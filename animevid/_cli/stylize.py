@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .defaults import library_option
-from .styles import SEMANTICS_HELP
+from .styles import SEMANTICS_HELP, mirror_option
 
 
 def _stylizer_module():
@@ -31,7 +31,7 @@ def _video_options():
 @click.command()
 @click.argument("source", type=click.Path(path_type=str))
 @click.argument("destination", type=click.Path(path_type=str))
-@click.option("--style", "-s", help="Style name (see 'animevid styles'); 'hayao' is fetched on first use.")
+@click.option("--style", "-s", help="Style name (see 'animevid styles'); official styles are fetched on first use.")
 @click.option("--weights", "-w", type=click.Path(path_type=str), help="Generator weights file instead of --style.")
 @library_option("--semantics", type=str, owner=_inference_options, help=SEMANTICS_HELP)
 @library_option("--device", type=str, owner=_inference_options, help="auto, cpu, cuda or cuda:N.")
@@ -74,7 +74,7 @@ def _video_options():
     help="Folders: keep the outputs that exist (an interrupted run's) and do the rest.",
 )  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
-@click.option("--mirror", envvar="ANIMEVID_MIRROR", hidden=True, help="Base URL replacing the official weights repository.")
+@mirror_option(hidden=True)
 def stylize(
     source: str,
     destination: str,
@@ -107,7 +107,7 @@ def stylize(
     \b
     animevid stylize photo.jpg anime.png --style hayao
     animevid stylize photos/ anime/ --weights my_style.safetensors
-    animevid stylize clip.mp4 anime.mp4 --style hayao --start 10 --end 20
+    animevid stylize clip.mp4 anime.mp4 --style kon --start 10 --end 20
     """
     from ..api import stylize as run
     from ..errors import UsageError

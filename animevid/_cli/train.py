@@ -72,6 +72,9 @@ def train(ctx: click.Context, **options: Any) -> None:
     alternating D and G steps with Adam. Ctrl-C or SIGTERM stops at the next step with a
     checkpoint; --resume continues exactly, also with a larger --max-steps after the run ended.
     Multi-GPU: run it under torchrun.
+
+    This trains the paper's network and GAN (AnimeGAN, v1). The AnimeGANv2 styles (kon, shinkai,
+    hayao-v2, face-paint) are the authors' published weights; they cannot be trained here.
     """
     from animevid.train.config import resume_config
     from animevid.train.loop import train as run_training
