@@ -46,11 +46,9 @@ def make_stylizer(
     style: str | None, weights: str | os.PathLike | None, options: InferenceOptions, mirror: str | None = None
 ) -> Stylizer:
     """Build a :class:`Stylizer` from exactly one of a style name or a weights file."""
-    if (style is None) == (weights is None):
-        raise UsageError("give exactly one of --style NAME or --weights FILE")
-    if weights is not None:
-        return Stylizer.from_weights(weights, options)
-    return Stylizer.from_style(style, options, mirror=mirror)
+    from .styles import weights_source
+
+    return Stylizer.from_weights(weights_source(style, weights, mirror=mirror), options)
 
 
 def _folder_jobs(source: Path, destination: Path) -> list[tuple[Path, Path]]:

@@ -225,3 +225,10 @@ def resolve_style(name: str, *, auto_fetch: bool = True, mirror: str | None = No
         return fetch_style(name, mirror=mirror)
     what = "known but not installed" if known else "not installed"
     raise StyleNotFoundError(f"style {name!r} is {what}: {how_to_get(name)}")
+
+
+def weights_source(style: str | None, weights: str | os.PathLike | None, *, mirror: str | None = None) -> Path:
+    """The weights file meant by exactly one of a style name (resolved, fetched on first use) or a path."""
+    if (style is None) == (weights is None):
+        raise UsageError("give exactly one of --style NAME or --weights FILE")
+    return Path(weights) if weights is not None else resolve_style(style, mirror=mirror)

@@ -65,10 +65,11 @@ def main() -> None:
 
 
 # Each command lives in its own module and is registered here, explicitly.
+from .export import export  # noqa: E402
 from .extract import extract_frames, smooth  # noqa: E402
 from .styles import styles  # noqa: E402
 from .stylize import stylize  # noqa: E402
 from .train import train  # noqa: E402
 
-for _command in (stylize, styles, extract_frames, smooth, train):
+for _command in (stylize, styles, export, extract_frames, smooth, train):
     main.add_command(_command)
