@@ -13,7 +13,7 @@ from .errors import InputError, OutputError, UsageError
 from .fileio import check_destination
 from .imageio import IMAGE_SUFFIXES, is_image_path, read_image, write_image
 from .progress import ProgressReporter
-from .stylizer import InferenceOptions, Stylizer, resolve_device, should_compile
+from .stylizer import InferenceOptions, Stylizer, resolve_device, resolve_dtype, resolve_engine, should_compile
 
 if TYPE_CHECKING:
     from .video import VideoOptions
@@ -29,6 +29,7 @@ class StylizeResult:
     device: str
     dtype: str
     batch_size: int = 1
+    engine: str = "torch"
 
     @property
     def rate(self) -> float:
@@ -38,7 +39,7 @@ class StylizeResult:
         unit = "frames" if self.kind == "video" else "images"
         return (
             f"{self.count} {unit} in {self.seconds:.1f} s ({self.rate:.2f} {unit}/s) "
-            f"on {self.device}, {self.dtype}, batch size {self.batch_size}"
+            f"on {self.device}, {self.dtype}, batch size {self.batch_size}, {self.engine} engine"
         )
 
 
@@ -88,7 +89,7 @@ def stylize_image(stylizer: Stylizer, source: Path, destination: Path, *, overwr
     _check_image_job(source, destination, overwrite)
     start = time.perf_counter()
     write_image(destination, stylizer.image(read_image(source)))
-    return StylizeResult("image", 1, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name)
+    return StylizeResult("image", 1, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name, engine=stylizer.engine)
 
 
 def stylize_folder(
@@ -115,7 +116,9 @@ def stylize_folder(
             bar.advance()
     if failures:
         raise InputError(f"{len(failures)} of {len(jobs)} images could not be read (first: {failures[0]}); the others were written")
-    return StylizeResult("folder", len(jobs), time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name)
+    return StylizeResult(
+        "folder", len(jobs), time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name, engine=stylizer.engine
+    )
 
 
 def stylize(
@@ -153,7 +156,8 @@ def stylize(
 
     video_options = video_options or VideoOptions()
     frames = check_video_job(source, destination, video_options, overwrite=overwrite)
-    if options.compile is None:
-        options = dataclasses.replace(options, compile=should_compile(resolve_device(options.device), frames))
+    device = resolve_device(options.device)
+    if options.compile is None and resolve_engine(options.engine, device, None, resolve_dtype(options.dtype, device)) == "torch":
+        options = dataclasses.replace(options, compile=should_compile(device, frames))
     stylizer = make_stylizer(style, weights, options, mirror)
     return stylize_video(stylizer, source, destination, video_options, overwrite=overwrite, progress=progress)

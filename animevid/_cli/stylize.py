@@ -13,6 +13,10 @@ import click
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--dtype", default="auto", show_default=True, help="auto (fp16 on CUDA, fp32 on CPU), float32, float16 (CUDA) or bfloat16.")
 @click.option("--half", is_flag=True, help="Same as --dtype float16 (CUDA only).")
+@click.option(
+    "--engine",
+    help="What runs the generator [default: auto: OpenVINO on the CPU when installed, else torch].",
+)  # fmt: skip
 @click.option("--max-side", type=click.IntRange(min=8), help="Run the generator at most this many pixels on a side.")
 @click.option(
     "--compile/--no-compile", "compile_", default=None,
@@ -36,6 +40,7 @@ def stylize(
     device: str,
     dtype: str,
     half: bool,
+    engine: str | None,
     max_side: int | None,
     compile_: bool | None,
     batch_size: int | None,
@@ -68,7 +73,8 @@ def stylize(
         if dtype not in ("auto", "float16"):
             raise UsageError("--half contradicts --dtype " + dtype)
         dtype = "float16"
-    options = InferenceOptions(device=device, dtype=dtype, max_side=max_side, compile=compile_)
+    engine_option = {"engine": engine} if engine else {}  # the default is InferenceOptions'
+    options = InferenceOptions(device=device, dtype=dtype, max_side=max_side, compile=compile_, **engine_option)
     video_options = VideoOptions(
         codec=codec, crf=crf, preset=preset, batch_size=batch_size, start=start, end=end, keep_partial=keep_partial
     )
