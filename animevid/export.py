@@ -66,6 +66,8 @@ def onnx_model_bytes(generator: nn.Module) -> bytes:
         import onnxscript  # noqa: F401
     except ImportError as exc:
         raise UsageError(f"ONNX export needs the onnx and onnxscript packages ({exc.name} is missing: pip install onnx onnxscript)") from None
+    if not hasattr(torch.onnx, "ops"):
+        raise UsageError(f"ONNX export needs torch.onnx.ops, which torch {torch.__version__} lacks: install a newer torch (2.13 is tested)")
     generator = generator.eval()
     minimum = getattr(generator, "MIN_SIZE", 1)
     example = torch.zeros(_EXAMPLE_SHAPE).uniform_(-1, 1)

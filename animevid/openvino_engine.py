@@ -20,6 +20,7 @@ precision: its convolutions, instance norms and resizes are fused into fewer pas
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
@@ -65,6 +66,7 @@ def cache_dir() -> Path:
     return (Path(override) if override else animevid_home() / "cache") / "openvino"
 
 
+@functools.cache
 def cpu_has_native_bf16() -> bool:
     """Whether OpenVINO's CPU plugin computes bf16 natively here (AVX512-BF16 or AMX)."""
     return "BF16" in import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
@@ -82,8 +84,11 @@ class OpenVINOGenerator:
         if dtype not in PRECISIONS:
             raise UsageError(f"the OpenVINO engine runs float32 or bfloat16, not {str(dtype).removeprefix('torch.')}")
         self.core = ov.Core()
-        if dtype == torch.bfloat16 and "BF16" not in self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-            raise UsageError("bfloat16 needs a CPU that computes it natively (AVX512-BF16 or AMX); this one does not: use float32")
+        if dtype == torch.bfloat16 and not cpu_has_native_bf16():
+            raise UsageError(
+                "the openvino engine runs bfloat16 only where the CPU computes it natively (AVX512-BF16, AMX), "
+                "and this one does not: use float32 or --engine torch"
+            )
         self.dtype = dtype
         self.threads = threads or usable_cpus()
         folder = cache_dir()
