@@ -67,9 +67,16 @@ def cache_dir() -> Path:
 
 
 @functools.cache
+def openvino_core():
+    """The process's one ``openvino.Core``: each Core starts its own thread pools, and processes
+    holding several crashed after forking (a DataLoader's workers)."""
+    return import_openvino().Core()
+
+
+@functools.cache
 def cpu_has_native_bf16() -> bool:
     """Whether OpenVINO's CPU plugin computes bf16 natively here (AVX512-BF16 or AMX)."""
-    return "BF16" in import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return "BF16" in openvino_core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 class OpenVINOGenerator:
@@ -79,11 +86,13 @@ class OpenVINOGenerator:
     >>> y = engine(x)  # x: (B, 3, H, W) float32 numpy or torch (CPU), y: a new float32 tensor
     """
 
-    def __init__(self, generator: nn.Module, dtype: torch.dtype = torch.float32, *, threads: int | None = None) -> None:
+    def __init__(
+        self, generator: nn.Module, dtype: torch.dtype = torch.float32, *, threads: int | None = None, pin_threads: bool = False
+    ) -> None:
         ov = import_openvino()
         if dtype not in PRECISIONS:
             raise UsageError(f"the OpenVINO engine runs float32 or bfloat16, not {str(dtype).removeprefix('torch.')}")
-        self.core = ov.Core()
+        self.core = openvino_core()
         if dtype == torch.bfloat16 and not cpu_has_native_bf16():
             raise UsageError(
                 "the openvino engine runs bfloat16 only where the CPU computes it natively (AVX512-BF16, AMX), "
@@ -92,14 +101,14 @@ class OpenVINOGenerator:
         self.dtype = dtype
         self.threads = threads or usable_cpus()
         folder = cache_dir()
-        self.core.set_property({"CACHE_DIR": str(folder / "compiled")})
         self.model_path, self.converted = self._converted_model(generator, folder, ov)
         config = {
             "INFERENCE_PRECISION_HINT": PRECISIONS[dtype],
             "PERFORMANCE_HINT": "LATENCY",
             "NUM_STREAMS": 1,
             "INFERENCE_NUM_THREADS": self.threads,
-            "ENABLE_CPU_PINNING": False,
+            "ENABLE_CPU_PINNING": pin_threads,  # OpenVINO's own default is True (see the module docstring)
+            "CACHE_DIR": str(folder / "compiled"),
         }
         self.compiled = self.core.compile_model(str(self.model_path), "CPU", config)
         self._request = self.compiled.create_infer_request()
@@ -118,7 +127,7 @@ class OpenVINOGenerator:
             onnx_path.write_bytes(onnx_model_bytes(generator))
             staged = Path(work) / "generator.xml"
             # fp16 weight compression is OpenVINO's default for saved IR: exact fp32 it is not.
-            ov.save_model(ov.Core().read_model(str(onnx_path)), str(staged), compress_to_fp16=False)
+            ov.save_model(openvino_core().read_model(str(onnx_path)), str(staged), compress_to_fp16=False)
             # The .bin first: an .xml present means a complete entry (another process may race us).
             os.replace(staged.with_suffix(".bin"), xml.with_suffix(".bin"))
             os.replace(staged, xml)
