@@ -13,7 +13,7 @@ from .fileio import check_destination, remove_stale_temporaries
 from .imageio import IMAGE_SUFFIXES, is_image_path, list_images, read_image, write_image
 from .progress import ProgressReporter
 from .result import StylizeResult
-from .stylizer import InferenceOptions, Stylizer, resolve_device, should_compile
+from .stylizer import InferenceOptions, Stylizer, resolve_device, resolve_dtype, resolve_engine, should_compile
 
 if TYPE_CHECKING:
     from .video import VideoOptions
@@ -81,7 +81,7 @@ def stylize_image(stylizer: Stylizer, source: Path, destination: Path, *, overwr
     _check_image_job(source, destination, overwrite)
     start = time.perf_counter()
     write_image(destination, stylizer.image(read_image(source)))
-    return StylizeResult("image", 1, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name)
+    return StylizeResult("image", 1, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name, engine=stylizer.engine)
 
 
 def stylize_folder(
@@ -132,7 +132,7 @@ def stylize_folder(
         raise InputError(f"{len(failures)} of {len(todo)} images could not be read (first: {failures[0]}); the others were written")
     return StylizeResult(
         "folder", written, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name,
-        skipped=len(jobs) - len(todo),
+        skipped=len(jobs) - len(todo), engine=stylizer.engine,
     )  # fmt: skip
 
 
@@ -180,7 +180,8 @@ def stylize(
     video_options = video_options or VideoOptions()
     frames = check_video_job(source, destination, video_options, overwrite=overwrite)
     remove_stale_temporaries(destination.parent)  # e.g. half a video from a killed job
-    if options.compile is None:
-        options = dataclasses.replace(options, compile=should_compile(resolve_device(options.device), frames))
+    device = resolve_device(options.device)
+    if options.compile is None and resolve_engine(options.engine, device, None, resolve_dtype(options.dtype, device)) == "torch":
+        options = dataclasses.replace(options, compile=should_compile(device, frames))
     stylizer = make_stylizer(style, weights, options, mirror, progress)
     return stylize_video(stylizer, source, destination, video_options, overwrite=overwrite, progress=progress)

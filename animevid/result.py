@@ -16,6 +16,7 @@ class StylizeResult:
     dtype: str
     batch_size: int = 1
     skipped: int = 0  # folder jobs with skip_existing: outputs already there, left as they were
+    engine: str = "torch"  # what ran the generator: torch or openvino
 
     @property
     def rate(self) -> float:
@@ -26,5 +27,5 @@ class StylizeResult:
         kept = f"; {self.skipped} existing outputs kept" if self.skipped else ""
         return (
             f"{self.count} {unit} in {self.seconds:.1f} s ({self.rate:.2f} {unit}/s) "
-            f"on {self.device}, {self.dtype}, batch size {self.batch_size}{kept}"
+            f"on {self.device}, {self.dtype}, batch size {self.batch_size}, {self.engine} engine{kept}"
         )

@@ -399,3 +399,12 @@ def resolve_style(name: str, *, auto_fetch: bool = True, mirror: str | None = No
     if auto_fetch and is_fetchable(name):
         return fetch_style(name, mirror=mirror, progress=progress)
     _raise_not_installed(name)
+
+
+def weights_source(
+    style: str | None, weights: str | os.PathLike | None, *, mirror: str | None = None, progress: bool = False
+) -> Path:
+    """The weights file meant by exactly one of a style name (resolved, fetched on first use) or a path."""
+    if (style is None) == (weights is None):
+        raise UsageError("give exactly one of --style NAME or --weights FILE")
+    return Path(weights) if weights is not None else resolve_style(style, mirror=mirror, progress=progress)

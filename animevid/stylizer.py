@@ -16,7 +16,7 @@ import shutil
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -24,8 +24,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import UsageError
+from .memory import MemoryPlan, plan_frame
 from .models.animegan import AnimeGANGenerator
+from .models.animegan_bands import BandedAnimeGAN
 from .weights import load_generator
+
+if TYPE_CHECKING:
+    from .openvino_engine import OpenVINOGenerator
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,7 @@ AUTO_COMPILE_MIN_FRAMES = 50
 _CXX_COMPILERS = ("g++", "c++", "clang++")
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+ENGINES = ("auto", "torch", "openvino")
 
 # CUDA batches hold about this many pixels (8 frames of 720p, 3 of 1080p, 1 of 4K): the
 # generator's full-resolution 128-channel activations (about 0.5 GB per 1080p frame in fp16)
@@ -84,6 +90,31 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     return DTYPES[dtype]
 
 
+def resolve_engine(engine: str, device: torch.device, compile: bool | None = None, dtype: torch.dtype = torch.float32) -> str:
+    """``torch`` or ``openvino``: what runs the generator for ``engine`` on ``device``.
+
+    ``auto`` is OpenVINO on the CPU when the package is installed (faster than torch at the same
+    precision, see :mod:`animevid.openvino_engine`), torch otherwise and on CUDA. Asking for
+    torch.compile (``compile=True``) asks for torch, and so does bfloat16 on a CPU without native
+    bf16 (torch emulates it; OpenVINO does not).
+    """
+    from .openvino_engine import cpu_has_native_bf16, import_openvino, openvino_available
+
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r} (use {', '.join(ENGINES)})")
+    if engine == "openvino":
+        if device.type != "cpu":
+            raise UsageError(f"the openvino engine runs on the CPU, not {device}: use --device cpu or --engine torch")
+        if compile:
+            raise UsageError("--compile is torch.compile, for --engine torch; the openvino engine compiles its own way")
+        import_openvino()
+        return "openvino"
+    if engine == "auto" and device.type == "cpu" and not compile and openvino_available():
+        if dtype != torch.bfloat16 or cpu_has_native_bf16():
+            return "openvino"
+    return "torch"
+
+
 def should_compile(device: torch.device, frames: int | None) -> bool:
     """The ``compile=None`` (auto) policy for a job of ``frames`` frames on ``device``.
 
@@ -104,10 +135,13 @@ class InferenceOptions:
     max_side: int | None = None  # run the generator at most this size, scale back to the source size
     compile: bool | None = None  # torch.compile the generator; None: decided per job (see should_compile)
     semantics: str | None = None  # tf1 or pytorch, for v2 weights that do not record it (see animevid.weights)
+    engine: str = "auto"  # auto, torch or openvino (see resolve_engine)
 
     def __post_init__(self) -> None:
         if self.max_side is not None and self.max_side < AnimeGANGenerator.MIN_SIZE:
             raise UsageError(f"--max-side must be at least {AnimeGANGenerator.MIN_SIZE}, got {self.max_side}")
+        if self.engine not in ENGINES:
+            raise UsageError(f"unknown engine {self.engine!r} (use {', '.join(ENGINES)})")
 
 
 class PipelineCancelled(Exception):
@@ -206,11 +240,29 @@ class Stylizer:
         # channels_last measured 25-35 % slower there, in fp32 and bf16 alike.
         self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         self.generator = generator.to(self.device, memory_format=self.memory_format)
+        self.engine = resolve_engine(self.options.engine, self.device, self.options.compile, self.dtype)
+        self._openvino = self._openvino_generator() if self.engine == "openvino" else None
         self._compiled = torch.compile(self.generator, dynamic=False) if self.options.compile else None
+        self._plans: dict[tuple[int, int, int], MemoryPlan] = {}
         self._copy_stream: torch.cuda.Stream | None = None
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # frame sizes are constant within a job
             self._copy_stream = torch.cuda.Stream(self.device)
+
+    def _openvino_generator(self) -> OpenVINOGenerator | None:
+        from .openvino_engine import OpenVINOGenerator
+
+        try:
+            return OpenVINOGenerator(self.generator, self.dtype)
+        except UsageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an export or conversion failure must not cost the job
+            if self.options.engine == "openvino":
+                raise
+            # auto: torch computes the same function, only slower.
+            logger.warning("the openvino engine failed to start (%s); running the generator with torch", str(exc).splitlines()[0][:200])
+            self.engine = "torch"
+            return None
 
     @classmethod
     def from_weights(cls, weights: str | os.PathLike, options: InferenceOptions | None = None) -> "Stylizer":
@@ -246,6 +298,27 @@ class Stylizer:
         """``count`` host buffers of (batch_size, height, width, 3), pinned when the device is CUDA."""
         return HostBufferPool(count, (batch_size, height, width, 3), pin_memory=self.uses_cuda)
 
+    def memory_plan(self, height: int, width: int, batch_size: int = 1) -> MemoryPlan:
+        """How frames of ``height`` × ``width`` will run: whole-image forward, or bands if that does not fit.
+
+        Decided once per size, before its first frame, from the memory available then; raises
+        :class:`~animevid.errors.DeviceError` (one line: the largest size that fits, the
+        ``--max-side`` to use) when even bands do not fit.
+        """
+        height, width = self._inference_size(height, width)
+        key = (height, width, batch_size)
+        # A video's last, partial batch keeps the plan of its full batches: memory the engine
+        # kept from them must not count against it.
+        larger = [plan for (h, w, b), plan in self._plans.items() if (h, w) == (height, width) and b >= batch_size]
+        if larger:
+            return larger[0]
+        if key not in self._plans:
+            bands = isinstance(self.generator, AnimeGANGenerator)
+            self._plans[key] = plan_frame(self.engine, self.dtype, self.device, height, width, batch_size, bands=bands)
+            if self._plans[key].executor == "bands":
+                logger.info("%dx%d frames do not fit in memory whole: running the generator band by band", width, height)
+        return self._plans[key]
+
     def _inference_size(self, height: int, width: int) -> tuple[int, int]:
         max_side = self.options.max_side
         if max_side is None or max(height, width) <= max_side:
@@ -268,9 +341,12 @@ class Stylizer:
         x = batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2)
         x = x.to(torch.float32, memory_format=self.memory_format).div_(127.5).sub_(1.0)  # [0, 255] -> [-1, 1]
         size = self._inference_size(height, width)
+        plan = self.memory_plan(height, width, batch.shape[0])
         if size != (height, width):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-        if self.dtype == torch.float32:
+        if plan.executor == "bands":
+            y = BandedAnimeGAN(self.generator)(x)  # exact, fp32
+        elif self.dtype == torch.float32 or self._openvino is not None:  # OpenVINO has its own precision setting
             y = self._generate(x)
         else:
             with torch.autocast(self.device.type, dtype=self.dtype):
@@ -282,6 +358,8 @@ class Stylizer:
         return y.permute(0, 2, 3, 1).contiguous()  # (B, H, W, 3)
 
     def _generate(self, x: torch.Tensor) -> torch.Tensor:
+        if self._openvino is not None:
+            return self._openvino(x)
         if self._compiled is not None:
             try:
                 return self._compiled(x)

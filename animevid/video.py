@@ -142,6 +142,7 @@ def stylize_video(
         logger.warning(warning)
     height, width = plan.frame_size
     batch_size = options.batch_size or stylizer.default_batch_size(height, width)
+    stylizer.memory_plan(height, width, batch_size)  # refuses a frame size that cannot fit, before any work
     job = _VideoJob(stylizer, plan, options, batch_size, progress)
     started = time.perf_counter()
     try:
@@ -152,7 +153,7 @@ def stylize_video(
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; nothing was written to {destination}") from None
     return StylizeResult(
-        "video", frames, time.perf_counter() - started, str(stylizer.device), stylizer.dtype_name, batch_size
+        "video", frames, time.perf_counter() - started, str(stylizer.device), stylizer.dtype_name, batch_size, engine=stylizer.engine
     )
 
 

@@ -1,7 +1,7 @@
-"""Benchmarks for animevid: the AnimeGAN paper's Table 1, pipeline throughput, training and datasets.
+"""Benchmarks for animevid: the AnimeGAN paper's Table 1, the CPU engines, pipeline throughput, training and datasets.
 
 Run ``python -m benchmarks --help``. Each part prints markdown tables; the run writes one JSON file
 (with the machine it ran on) to ``benchmarks/results/`` or ``--out``.
 """
 
-PARTS = ("table1", "pipeline", "train", "datasets")
+PARTS = ("table1", "engines", "pipeline", "train", "datasets")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from . import PARTS, datasets, pipeline, table1, training
+from . import PARTS, datasets, engines, pipeline, table1, training
 from .common import RESULTS_DIR, ResultsFile, load_average, machine_line, not_available, parse_size
 
 
@@ -75,7 +75,7 @@ def _floats(text: str) -> tuple[float, ...]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Table 1 of the AnimeGAN paper, pipeline throughput, training and dataset speed.",
+        description="Table 1 of the AnimeGAN paper, the CPU engines, pipeline throughput, training and dataset speed.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="every part at small sizes and few repeats (smoke check, < 1 min on CPU)")
@@ -93,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--warmup", type=int, help="warm-up runs per variant and size (at least 1)")
     group.add_argument("--variants", type=_csv, help="variants below 1280x720: fp32, channels_last, bf16, fp16, compile, or a+b combinations")
     group.add_argument("--large-variants", type=_csv, help="variants at 1280x720 and larger")
+
+    group = parser.add_argument_group("engines (CPU)")
+    group.add_argument("--engine-sizes", type=_sizes, help="sizes WxH for the engine comparison")
+    group.add_argument("--engine-repeats", type=_ints, help="timed rounds per engine size (one number, or one per size)")
+    group.add_argument("--engine-variants", type=_csv, help=f"engines to compare: {', '.join(engines.ALL_VARIANTS)}")
+    group.add_argument("--memory-sizes", type=_sizes, help="sizes WxH of the peak-memory runs (two or more)")
+    group.add_argument("--memory-variants", type=_csv, help=f"engines of the peak-memory runs: {', '.join(engines.MEMORY_VARIANTS)}")
 
     group = parser.add_argument_group("pipeline")
     group.add_argument("--clip-size", type=_size, help="generated clip size WxH (CPU default 256x144, CUDA 1280x720)")
@@ -135,6 +142,25 @@ def _table1_settings(args: argparse.Namespace, device: torch.device) -> table1.T
     return table1.Table1Settings(tuple(sizes), tuple(repeats), max(1, warmup), variants, large)
 
 
+def _engine_settings(args: argparse.Namespace, device: torch.device) -> engines.EngineSettings:
+    settings = engines.default_settings(device, args.quick)
+    sizes = args.engine_sizes or settings.sizes
+    repeats = args.engine_repeats or (settings.repeats if not args.engine_sizes else (settings.repeats[0],))
+    if len(repeats) == 1:
+        repeats = repeats * len(sizes)
+    if len(repeats) != len(sizes):
+        raise SystemExit(f"--engine-repeats: give one number or one per size ({len(sizes)}), not {len(repeats)}")
+    for option, names, known in (("--engine-variants", args.engine_variants, engines.ALL_VARIANTS),
+                                 ("--memory-variants", args.memory_variants, engines.MEMORY_VARIANTS)):  # fmt: skip
+        unknown = [name for name in names or () if name not in known]
+        if unknown:
+            raise SystemExit(f"{option}: unknown {', '.join(unknown)} (use {', '.join(known)})")
+    return _override(
+        settings, sizes=tuple(sizes), repeats=tuple(repeats), variants=tuple(args.engine_variants) if args.engine_variants else None,
+        memory_sizes=args.memory_sizes, memory_variants=tuple(args.memory_variants) if args.memory_variants else None,
+    )  # fmt: skip
+
+
 def _override(settings, **values):
     return replace(settings, **{key: value for key, value in values.items() if value is not None})
 
@@ -164,6 +190,7 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = 
 
     settings_by_part = {
         "table1": lambda: _table1_settings(args, device),
+        "engines": lambda: _engine_settings(args, device),
         "pipeline": lambda: _override(
             pipeline.default_settings(device, args.quick),
             size=args.clip_size, seconds=args.clip_seconds, fps=args.clip_fps,
@@ -177,7 +204,7 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = 
             datasets.default_settings(device, args.quick), film_seconds=args.film_seconds, smooth_size=args.smooth_size
         ),
     }  # fmt: skip
-    modules = {"table1": table1, "pipeline": pipeline, "train": training, "datasets": datasets}
+    modules = {"table1": table1, "engines": engines, "pipeline": pipeline, "train": training, "datasets": datasets}
     settings = {part: settings_by_part[part]() for part in parts}
 
     out = args.out or (QUICK_RESULTS_DIR if args.quick else RESULTS_DIR)  # smoke runs stay out of the committed results

@@ -288,6 +288,7 @@ def run(device: torch.device, settings: PipelineSettings, log: Callable[[str], N
         "clip": {"width": width, "height": height, "seconds": settings.seconds, "fps": settings.fps, "frames": frame_count, "audio": "AAC stereo 48 kHz"},
         "device": str(device),
         "dtype": stylizer.dtype_name,
+        "engine": stylizer.engine,
         "batch_size": batch_size,
         "fps": fps,
         "timing": {name: timing.as_dict() for name, timing in timings.items()},
@@ -310,7 +311,7 @@ def markdown(result: dict[str, object], device_label: str) -> str:
     target = result["target_b_over_a"]
     verdict = "meets" if result["ratio_b_over_a"] >= target else "misses"
     parts = [
-        f"### Pipeline throughput ({device_label}, {result['dtype']}, batch {result['batch_size']}; "
+        f"### Pipeline throughput ({device_label}, {result.get('engine', 'torch')} engine, {result['dtype']}, batch {result['batch_size']}; "
         f"clip {clip['width']}×{clip['height']}, {clip['seconds']:g} s at {clip['fps']} fps = {clip['frames']} frames)",
         "",
         markdown_table(["", "frames/s", "vs (a)"], rows),

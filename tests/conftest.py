@@ -11,11 +11,22 @@ import torch
 REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "animegan-v1"
 
 
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("animevid_cache")
+
+
 @pytest.fixture(autouse=True)
-def animevid_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own empty ANIMEVID_HOME and no mirror, so nothing touches the user's data."""
+def animevid_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, shared_cache: Path) -> Path:
+    """Every test gets its own empty ANIMEVID_HOME and no mirror, so nothing touches the user's data.
+
+    The engines' cache (ANIMEVID_CACHE) is shared by the whole session: converting a generator for
+    OpenVINO takes about 15 s, and most tests use the same random weights. Tests of the cache itself
+    point ANIMEVID_CACHE at a folder of their own.
+    """
     home = tmp_path_factory.mktemp("animevid_home")
     monkeypatch.setenv("ANIMEVID_HOME", str(home))
+    monkeypatch.setenv("ANIMEVID_CACHE", str(shared_cache))
     monkeypatch.delenv("ANIMEVID_MIRROR", raising=False)
     return home
 

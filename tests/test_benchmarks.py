@@ -75,12 +75,27 @@ def test_table1_speed_entries(quick_results):
             assert table1["speed"][size][model]["fp32"]["max_lsb"] == 0  # the baseline against itself
 
 
+def test_engine_entries(quick_results):
+    engines = quick_results[1]["results"]["engines"]
+    for size in engines["sizes"]:
+        entries = engines["speed"][size]
+        assert {"eager", "openvino", "bands"} <= set(entries)
+        for entry in entries.values():
+            assert positive(entry["ms_per_frame"]) and positive(entry["speedup_vs_eager"]) and entry["mean_lsb"] >= 0
+        assert entries["eager"]["max_lsb"] == 0  # the reference against itself
+    assert positive(engines["startup"]["openvino"]["first_run_s"]) and positive(engines["startup"]["openvino"]["cached_s"])
+    for variant in ("eager", "openvino"):
+        assert len(engines["memory"][variant]["points"]) == 2
+        assert all(positive(point["peak_bytes"]) for point in engines["memory"][variant]["points"])
+
+
 def test_pipeline_entries(quick_results):
     pipeline = quick_results[1]["results"]["pipeline"]
     for name in ("a_generator_only", "b_end_to_end", "c_naive_opencv"):
         assert positive(pipeline["fps"][name])
     assert positive(pipeline["ratio_b_over_a"]) and positive(pipeline["ratio_b_over_c"])
     assert positive(pipeline["clip"]["frames"]) and positive(pipeline["batch_size"])
+    assert pipeline["engine"] == "openvino"  # the default engine on the CPU
     frames = pipeline["clip"]["frames"]
     assert pipeline["outputs"]["b_end_to_end"] == {"video_frames": frames, "audio_streams": 1}
     assert pipeline["outputs"]["c_naive_opencv"]["video_frames"] == frames

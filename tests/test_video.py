@@ -458,12 +458,12 @@ def test_long_cpu_videos_are_compiled_by_default(folder, random_weights, monkeyp
     monkeypatch.setattr(stylizer_module.torch, "compile", fake_compile)
     monkeypatch.setattr(stylizer_module.shutil, "which", lambda name: f"/usr/bin/{name}")
     source = make_clip(folder / "in.mp4", width=32, height=32, frames=frames)
-    result = run_cli("stylize", source, folder / "out.mp4", "--weights", random_weights, "-q")
+    result = run_cli("stylize", source, folder / "out.mp4", "--weights", random_weights, "--engine", "torch", "-q")
     assert result.exit_code == 0, result.output
     assert bool(calls) is compiled
     assert len(read_clip(folder / "out.mp4").frames) == frames
     calls.clear()
-    assert run_cli("stylize", source, folder / "out2.mp4", "--weights", random_weights, "--no-compile", "-q").exit_code == 0
+    assert run_cli("stylize", source, folder / "out2.mp4", "--weights", random_weights, "--engine", "torch", "--no-compile", "-q").exit_code == 0
     assert not calls
 
 
@@ -479,7 +479,7 @@ def test_a_failing_compilation_falls_back_to_the_eager_generator(random_state_di
 
     generator = AnimeGANGenerator()
     generator.load_state_dict(random_state_dict)
-    eager = Stylizer(generator, InferenceOptions(device="cpu", compile=False))
+    eager = Stylizer(generator, InferenceOptions(device="cpu", compile=False, engine="torch"))
     monkeypatch.setattr(stylizer_module.torch, "compile", broken_compile)
     fallback = Stylizer(generator, InferenceOptions(device="cpu", compile=True))
     frames = torch.from_numpy(np.stack([clip_frame(i, 24, 32) for i in range(2)]))

@@ -83,7 +83,7 @@ class IdentityStylizer(Stylizer):
     """A Stylizer whose "style" returns the frames unchanged: output pixels ≈ input pixels (codec loss aside)."""
 
     def __init__(self) -> None:
-        super().__init__(AnimeGANGenerator(), InferenceOptions(device="cpu"))
+        super().__init__(AnimeGANGenerator(), InferenceOptions(device="cpu", engine="torch"))
 
     def frames(self, batch: torch.Tensor) -> torch.Tensor:
         return batch.to(self.device).clone()

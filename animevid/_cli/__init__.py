@@ -65,11 +65,12 @@ def main() -> None:
 
 
 # Each command lives in its own module and is registered here, explicitly.
+from .export import export  # noqa: E402
 from .extract import extract_frames, smooth  # noqa: E402
 from .preview import preview  # noqa: E402
 from .styles import styles  # noqa: E402
 from .stylize import stylize  # noqa: E402
 from .train import train  # noqa: E402
 
-for _command in (stylize, preview, styles, extract_frames, smooth, train):
+for _command in (stylize, preview, styles, export, extract_frames, smooth, train):
     main.add_command(_command)

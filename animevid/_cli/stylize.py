@@ -41,6 +41,10 @@ def _video_options():
 )  # fmt: skip
 @click.option("--half", is_flag=True, help="Same as --dtype float16 (CUDA only).")
 @library_option(
+    "--engine", type=str, owner=_inference_options,
+    help="What runs the generator: auto (OpenVINO on the CPU when installed, else torch), torch or openvino.",
+)  # fmt: skip
+@library_option(
     "--max-side", type=click.IntRange(min=8), owner=_inference_options,
     help="Run the generator at most this many pixels on a side.",
 )  # fmt: skip
@@ -84,6 +88,7 @@ def stylize(
     device: str,
     dtype: str,
     half: bool,
+    engine: str,
     max_side: int | None,
     compile_: bool | None,
     batch_size: int | None,
@@ -116,7 +121,7 @@ def stylize(
         if dtype not in ("auto", "float16"):
             raise UsageError("--half contradicts --dtype " + dtype)
         dtype = "float16"
-    options = _inference_options()(device=device, dtype=dtype, max_side=max_side, compile=compile_, semantics=semantics)
+    options = _inference_options()(device=device, dtype=dtype, max_side=max_side, compile=compile_, semantics=semantics, engine=engine)
     video_options = _video_options()(
         codec=codec, crf=crf, preset=preset, batch_size=batch_size, start=start, end=end, keep_partial=keep_partial
     )

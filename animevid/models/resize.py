@@ -7,6 +7,11 @@ source coordinate ``d * in_size / out_size``: no half-pixel offset, unlike
 other pixel instead of averaging pairs, and doubling repeats pixel ``i`` at ``2i`` and averages
 ``i, i+1`` at ``2i+1`` (the last one clamped). The official weights were trained through exactly
 this, so a faithful import must resize the same way.
+
+The same mapping is exactly ONNX ``Resize`` with ``mode="linear"`` and
+``coordinate_transformation_mode="asymmetric"`` (``x_original = x_resized / scale``, edges clamped):
+under ``torch.onnx.export`` the resize is emitted as that one node, with its output size computed
+from the input's shape, so that an exported generator stays size-independent.
 """
 
 from __future__ import annotations
@@ -43,7 +48,19 @@ def _resize_axis(x: torch.Tensor, out_size: int, dim: int) -> torch.Tensor:
     return x_lower + (x_upper - x_lower) * frac
 
 
+def _onnx_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    # Sizes, not scales: they may be symbolic (dynamic height and width), and ONNX then derives
+    # the scale as out / in, which is TF1's in / out mapping inverted.
+    sizes = torch.tensor([x.shape[0], x.shape[1], size[0], size[1]], dtype=torch.int64)
+    attributes = {"mode": "linear", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    return torch.onnx.ops.symbolic(
+        "::Resize", (x, None, None, sizes), attributes, dtype=x.dtype, shape=(x.shape[0], x.shape[1], *size), version=18
+    )
+
+
 def tf1_resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Resize ``x`` (B, C, H, W) to ``size`` = (H', W') exactly as TF1's default bilinear resize."""
+    if torch.onnx.is_in_onnx_export():
+        return _onnx_resize(x, size)
     out_h, out_w = size
     return _resize_axis(_resize_axis(x, out_h, 2), out_w, 3)
