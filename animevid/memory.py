@@ -44,19 +44,21 @@ class Footprint:
         return max(0, int((available - self.fixed) / self.per_pixel))
 
 
-# Peak RSS growth of one AnimeGAN frame on the CPU, fitted to `python -m benchmarks --only memory`
-# (VmHWM of a fresh process minus its RSS before the frame, 540x960 and 1920x1080, see the README).
-# torch's whole-image forward holds oneDNN's reordered copies of the 64/128-channel full-resolution
-# tensors besides the tensors themselves; OpenVINO plans its buffers but still holds several.
+# Peak RSS growth of one AnimeGAN frame on the CPU: `python -m benchmarks --only engines` on a 2-core
+# AMD EPYC (benchmarks/results/cpu-2026-12-01-211717.json), VmHWM of a fresh process minus its RSS
+# before the frame, fitted through 960x540 and 1920x1080. torch's whole-image forward holds oneDNN's
+# reordered copies of the 64/128-channel full-resolution tensors besides the tensors themselves;
+# OpenVINO plans its buffers but still holds several.
 CPU_FOOTPRINTS: dict[tuple[str, torch.dtype], Footprint] = {
-    ("torch", torch.float32): Footprint(64 * MIB, 3100.0),
-    ("torch", torch.bfloat16): Footprint(64 * MIB, 2300.0),
-    ("openvino", torch.float32): Footprint(64 * MIB, 1640.0),
-    ("openvino", torch.bfloat16): Footprint(64 * MIB, 920.0),
+    ("torch", torch.float32): Footprint(271 * MIB, 2522.0),
+    ("torch", torch.bfloat16): Footprint(409 * MIB, 1397.0),
+    ("openvino", torch.float32): Footprint(8 * MIB, 1753.0),
+    ("openvino", torch.bfloat16): Footprint(7 * MIB, 886.0),
 }
-# Band by band (fp32; see HELD_BYTES_PER_PIXEL there): the tensors held whole, the 3-channel input
-# and output copies, and a few bands' temporaries.
-BANDS_FOOTPRINT = Footprint(768 * MIB, 440.0)
+# Band by band (fp32), same measurement: the tensors held whole (HELD_BYTES_PER_PIXEL there), the
+# 3-channel input and output copies, and the bands' temporaries. At 4032x3024 the whole process
+# peaked at 6.64 GiB (tests/test_animegan_bands.py, slow): this fit over-estimates large images.
+BANDS_FOOTPRINT = Footprint(550 * MIB, 699.0)
 
 
 def cuda_footprint(dtype: torch.dtype) -> Footprint:

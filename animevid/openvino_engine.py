@@ -14,8 +14,10 @@ precision: its convolutions, instance norms and resizes are fused into fewer pas
   mixed sizes and a video share it.
 * **Precision.** fp32 is asked for explicitly: OpenVINO's own default on CPUs with native bf16
   (AVX512-BF16, AMX) is bf16, which is not exact. bf16 runs only where the CPU computes it natively.
-* **Threads.** As many as the process may use (affinity, cgroup quota), unpinned, so that the
-  video pipeline's decoder and encoder threads get a core when they need one.
+* **Threads.** As many as the process may use (affinity, cgroup quota), not the host's core count.
+  Pinned to cores, OpenVINO's default: beside one busy thread (what the video pipeline's decoder or
+  encoder would be at worst) unpinned threads were no faster (``python -m benchmarks --only engines``,
+  "contention").
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class OpenVINOGenerator:
     """
 
     def __init__(
-        self, generator: nn.Module, dtype: torch.dtype = torch.float32, *, threads: int | None = None, pin_threads: bool = False
+        self, generator: nn.Module, dtype: torch.dtype = torch.float32, *, threads: int | None = None, pin_threads: bool = True
     ) -> None:
         ov = import_openvino()
         if dtype not in PRECISIONS:
@@ -107,7 +109,7 @@ class OpenVINOGenerator:
             "PERFORMANCE_HINT": "LATENCY",
             "NUM_STREAMS": 1,
             "INFERENCE_NUM_THREADS": self.threads,
-            "ENABLE_CPU_PINNING": pin_threads,  # OpenVINO's own default is True (see the module docstring)
+            "ENABLE_CPU_PINNING": pin_threads,  # OpenVINO's default; unpinned measured no better (module docstring)
             "CACHE_DIR": str(folder / "compiled"),
         }
         self.compiled = self.core.compile_model(str(self.model_path), "CPU", config)

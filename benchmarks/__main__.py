@@ -120,14 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sizes_and_repeats(sizes, repeats, defaults, option: str) -> tuple[tuple, tuple]:
+    """Sizes given or the defaults', with one repeat count per size (one number given applies to all)."""
+    chosen = sizes or defaults.sizes
+    counts = repeats or (defaults.repeats if not sizes else (defaults.repeats[0],))
+    if len(counts) == 1:
+        counts = counts * len(chosen)
+    if len(counts) != len(chosen):
+        raise SystemExit(f"{option}: give one number or one per size ({len(chosen)}), not {len(counts)}")
+    return tuple(chosen), tuple(counts)
+
+
 def _table1_settings(args: argparse.Namespace, device: torch.device) -> table1.Table1Settings:
     settings = table1.default_settings(device, args.quick)
-    sizes = args.sizes or settings.sizes
-    repeats = args.repeats or (settings.repeats if not args.sizes else (settings.repeats[0],))
-    if len(repeats) == 1:
-        repeats = repeats * len(sizes)
-    if len(repeats) != len(sizes):
-        raise SystemExit(f"--repeats: give one number or one per size ({len(sizes)}), not {len(repeats)}")
+    sizes, repeats = _sizes_and_repeats(args.sizes, args.repeats, settings, "--repeats")
     for height, width in sizes:
         if height % 4 or width % 4:
             raise SystemExit(f"--sizes: {width}x{height}: CartoonGAN needs sides that are multiples of 4")
@@ -139,24 +145,19 @@ def _table1_settings(args: argparse.Namespace, device: torch.device) -> table1.T
         except ValueError as exc:
             raise SystemExit(f"--variants: {exc}") from None
     warmup = args.warmup if args.warmup is not None else settings.warmup
-    return table1.Table1Settings(tuple(sizes), tuple(repeats), max(1, warmup), variants, large)
+    return table1.Table1Settings(sizes, repeats, max(1, warmup), variants, large)
 
 
 def _engine_settings(args: argparse.Namespace, device: torch.device) -> engines.EngineSettings:
     settings = engines.default_settings(device, args.quick)
-    sizes = args.engine_sizes or settings.sizes
-    repeats = args.engine_repeats or (settings.repeats if not args.engine_sizes else (settings.repeats[0],))
-    if len(repeats) == 1:
-        repeats = repeats * len(sizes)
-    if len(repeats) != len(sizes):
-        raise SystemExit(f"--engine-repeats: give one number or one per size ({len(sizes)}), not {len(repeats)}")
+    sizes, repeats = _sizes_and_repeats(args.engine_sizes, args.engine_repeats, settings, "--engine-repeats")
     for option, names, known in (("--engine-variants", args.engine_variants, engines.ALL_VARIANTS),
                                  ("--memory-variants", args.memory_variants, engines.MEMORY_VARIANTS)):  # fmt: skip
         unknown = [name for name in names or () if name not in known]
         if unknown:
             raise SystemExit(f"{option}: unknown {', '.join(unknown)} (use {', '.join(known)})")
     return _override(
-        settings, sizes=tuple(sizes), repeats=tuple(repeats), variants=tuple(args.engine_variants) if args.engine_variants else None,
+        settings, sizes=sizes, repeats=repeats, variants=tuple(args.engine_variants) if args.engine_variants else None,
         memory_sizes=args.memory_sizes, memory_variants=tuple(args.memory_variants) if args.memory_variants else None,
     )  # fmt: skip
 
