@@ -15,7 +15,7 @@ from animevid.memory import BANDS_FOOTPRINT, CPU_FOOTPRINTS, GIB, WHOLE_FRACTION
 from animevid.stylizer import InferenceOptions, Stylizer
 from tests.clitools import assert_one_line_error, run_cli
 from tests.conftest import make_image
-from tests.video_fixtures import write_clip
+from tests.video_fixtures import make_clip
 
 CPU = torch.device("cpu")
 WHOLE = CPU_FOOTPRINTS[("torch", torch.float32)]
@@ -98,7 +98,7 @@ def test_a_photo_too_large_is_refused_before_any_work(tmp_path, monkeypatch, ran
 
 
 def test_a_video_too_large_is_refused_before_any_work(tmp_path, monkeypatch, random_weights):
-    source = write_clip(tmp_path / "in.mp4", width=64, height=48, frames=4)
+    source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=4)
     limit_memory(monkeypatch, 2 * GIB)
     # As if each pixel needed 20 MB: a 64x48 frame then needs 60 GB, whole or in bands.
     monkeypatch.setattr(memory, "CPU_FOOTPRINTS", {key: memory.Footprint(0, 2e7) for key in CPU_FOOTPRINTS})

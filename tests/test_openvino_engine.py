@@ -13,7 +13,7 @@ from animevid.errors import UsageError
 from animevid.stylizer import InferenceOptions, Stylizer, resolve_engine
 from tests.clitools import assert_one_line_error, run_cli
 from tests.conftest import make_image
-from tests.video_fixtures import read_clip, write_clip
+from tests.video_fixtures import make_clip, read_clip
 
 openvino = pytest.importorskip("openvino")
 pytest.importorskip("onnxscript")
@@ -55,7 +55,7 @@ def test_a_batch_of_frames_matches_torch_fp32(stylizers):
 
 
 def test_short_video_matches_torch_fp32(tmp_path, random_weights):
-    source = write_clip(tmp_path / "in.mp4", width=64, height=48, frames=8)
+    source = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=8)
     outputs = {}
     for engine in ("torch", "openvino"):
         outputs[engine] = tmp_path / f"{engine}.mp4"
@@ -81,7 +81,7 @@ def test_long_videos_are_not_torch_compiled_with_openvino(tmp_path, random_weigh
     calls = []
     monkeypatch.setattr(stylizer_module.torch, "compile", lambda module, **kwargs: calls.append(kwargs) or module)
     monkeypatch.setattr(stylizer_module.shutil, "which", lambda name: f"/usr/bin/{name}")
-    source = write_clip(tmp_path / "in.mp4", width=32, height=32, frames=60)
+    source = make_clip(tmp_path / "in.mp4", width=32, height=32, frames=60)
     result = run_cli("stylize", source, tmp_path / "out.mp4", "--weights", random_weights)
     assert result.exit_code == 0, result.output
     assert "openvino engine" in result.stderr and not calls

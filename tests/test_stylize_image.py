@@ -50,7 +50,7 @@ def as_jpeg_95(rgb: np.ndarray) -> np.ndarray:
 
 def test_photo_to_png_is_the_generator_on_the_decoded_photo(photo, tmp_path, random_weights, generator):
     out = tmp_path / "anime.png"
-    result = run_cli("stylize", photo, out, "--weights", random_weights)
+    result = run_cli("stylize", photo, out, "--weights", random_weights, "--engine", "torch")
     assert result.exit_code == 0, result.output
     assert "1 images in" in result.stderr and "cpu, float32" in result.stderr
     assert np.array_equal(decoded(out), stylize_reference(generator, decoded(photo)))  # PNG: lossless
@@ -83,12 +83,12 @@ def test_folder_to_folder_mirrors_the_tree(tmp_path, random_weights, generator):
     (source / "notes.txt").write_text("not an image")
     (source / ".hidden.png").write_bytes(b"")
     out = tmp_path / "anime"
-    result = run_cli("stylize", source, out, "--weights", random_weights)
+    result = run_cli("stylize", source, out, "--weights", random_weights, "--engine", "torch")
     assert result.exit_code == 0, result.output
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == ["a.png", os.path.join("sub", "b.jpg")]
     assert np.array_equal(decoded(out / "a.png"), stylize_reference(generator, decoded(source / "a.png")))
     assert np.array_equal(decoded(out / "sub" / "b.jpg"), as_jpeg_95(stylize_reference(generator, decoded(source / "sub" / "b.jpg"))))
-    again = run_cli("stylize", source, out, "--weights", random_weights)
+    again = run_cli("stylize", source, out, "--weights", random_weights, "--engine", "torch")
     assert_one_line_error(again, "already exist", "--skip-existing", "--overwrite")
     assert run_cli("stylize", source, out, "--weights", random_weights, "--overwrite").exit_code == 0
 

@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .animegan import LRELU_SLOPE, AnimeGANGenerator, ConvNormLReLU, DownConv, InvertedResBlock, SeparableConv, UpConv, _pad_to_multiple
+from .animegan import LRELU_SLOPE, AnimeGANGenerator, ConvNormLReLU, DownConv, InvertedResBlock, SeparableConv, UpConv
+from .padding import pad_to_multiple
 from .resize import _axis_weights, _resize_axis
 
 # Pixels per band of rows: a band of the widest layer (128 channels, fp32) is then 128 MiB, big
@@ -263,7 +264,7 @@ class BandedAnimeGAN:
 
     def _one(self, x: torch.Tensor) -> torch.Tensor:
         g = self.generator
-        x, height, width = _pad_to_multiple(x, g.SIZE_MULTIPLE, g.MIN_SIZE)
+        x, height, width = pad_to_multiple(x, g.SIZE_MULTIPLE, g.MIN_SIZE)
         y: Rows = Whole(x)
         del x
         # b1: (1, 64, H, W) → (1, 128, H/2, W/2)
