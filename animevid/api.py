@@ -80,8 +80,10 @@ def stylize_image(stylizer: Stylizer, source: Path, destination: Path, *, overwr
     """Stylize one photo into ``destination`` (format from its extension)."""
     _check_image_job(source, destination, overwrite)
     start = time.perf_counter()
-    write_image(destination, stylizer.image(read_image(source)))
-    return StylizeResult("image", 1, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name, engine=stylizer.engine)
+    image = read_image(source)
+    write_image(destination, stylizer.image(image))
+    engine = stylizer.engine_for(*image.shape[:2])
+    return StylizeResult("image", 1, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name, engine=engine)
 
 
 def stylize_folder(

@@ -319,6 +319,10 @@ class Stylizer:
                 logger.info("%dx%d frames do not fit in memory whole: running the generator band by band", width, height)
         return self._plans[key]
 
+    def engine_for(self, height: int, width: int, batch_size: int = 1) -> str:
+        """What runs frames of this size, for the summary: the engine, or torch band by band."""
+        return "torch (band by band)" if self.memory_plan(height, width, batch_size).executor == "bands" else self.engine
+
     def _inference_size(self, height: int, width: int) -> tuple[int, int]:
         max_side = self.options.max_side
         if max_side is None or max(height, width) <= max_side:

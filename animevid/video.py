@@ -153,7 +153,8 @@ def stylize_video(
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; nothing was written to {destination}") from None
     return StylizeResult(
-        "video", frames, time.perf_counter() - started, str(stylizer.device), stylizer.dtype_name, batch_size, engine=stylizer.engine
+        "video", frames, time.perf_counter() - started, str(stylizer.device), stylizer.dtype_name, batch_size,
+        engine=stylizer.engine_for(height, width, batch_size),
     )
 
 

@@ -49,6 +49,23 @@ def test_onnx_runtime_matches_the_torch_forward_at_any_size(generator, session, 
     assert difference.mean() <= 0.05 and difference.max() <= 1.0
 
 
+@pytest.mark.parametrize("semantics", ["tf1", "pytorch"])
+def test_the_v2_generator_exports_too(semantics):
+    ort = pytest.importorskip("onnxruntime")
+    from animevid.models import AnimeGANv2Generator
+
+    torch.manual_seed(1)
+    generator = AnimeGANv2Generator(semantics).eval()
+    session = ort.InferenceSession(onnx_model_bytes(generator), providers=["CPUExecutionProvider"])
+    for shape in [(1, 3, 37, 53), (2, 3, 64, 48)]:
+        x = torch.rand(shape, generator=torch.Generator().manual_seed(shape[2])) * 2 - 1
+        with torch.no_grad():
+            expected = generator(x).numpy()
+        (got,) = session.run(None, {INPUT_NAME: x.numpy()})
+        assert got.shape == expected.shape
+        assert lsb(got, expected).mean() <= 0.05 and lsb(got, expected).max() <= 1.0
+
+
 def test_graph_is_size_independent_with_asymmetric_linear_resizes(exported):
     model = onnx.load_from_string(exported)
     resizes = [node for node in model.graph.node if node.op_type == "Resize"]

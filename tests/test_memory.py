@@ -83,6 +83,7 @@ def test_the_stylizer_runs_bands_under_memory_pressure_with_the_same_pixels(monk
     limit_memory(monkeypatch, (BANDS_FOOTPRINT.bytes(72 * 92) + memory.RESERVE_BYTES) / (1 - memory.RESERVE_FRACTION) + 1)
     monkeypatch.setattr(memory, "CPU_FOOTPRINTS", {key: memory.Footprint(GIB, 1e6) for key in CPU_FOOTPRINTS})
     assert pressed.memory_plan(70, 90).executor == "bands"
+    assert pressed.engine_for(70, 90) == "torch (band by band)" and stylizer.engine_for(70, 90) == "torch"
     banded = pressed.image(photo)
     assert np.abs(banded.astype(int) - whole.astype(int)).max() <= 1
 

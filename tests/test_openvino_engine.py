@@ -68,6 +68,20 @@ def test_short_video_matches_torch_fp32(tmp_path, random_weights):
     assert mean_abs_diff(np.stack(with_openvino.frames), np.stack(with_torch.frames)) <= 0.05
 
 
+def test_the_v2_generator_runs_on_openvino(tmp_path, monkeypatch):
+    from animevid.models import AnimeGANv2Generator
+
+    monkeypatch.setenv("ANIMEVID_CACHE", str(tmp_path))
+    torch.manual_seed(2)
+    generator = AnimeGANv2Generator("tf1").eval()
+    torch_engine = Stylizer(generator, InferenceOptions(device="cpu", engine="torch"))
+    openvino = Stylizer(generator, InferenceOptions(device="cpu", engine="openvino"))
+    photo = make_image(45, 61)
+    expected, got = torch_engine.image(photo), openvino.image(photo)
+    assert mean_abs_diff(got, expected) <= 0.05 and max_abs_diff(got, expected) <= 1
+    assert openvino.memory_plan(45, 61).executor == "whole"  # bands are AnimeGAN v1's
+
+
 def test_auto_is_openvino_on_the_cpu_and_torch_when_asked_for_compile():
     assert resolve_engine("auto", CPU) == "openvino"
     assert resolve_engine("auto", CPU, compile=True) == "torch"
