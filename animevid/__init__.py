@@ -17,8 +17,8 @@ _EXPORTS = {
     "stylize": "animevid.api",
     "StylizeResult": "animevid.result",
     "Stylizer": "animevid.stylizer",
-    "InferenceOptions": "animevid.stylizer",
-    "VideoOptions": "animevid.video",
+    "InferenceOptions": "animevid.options",
+    "VideoOptions": "animevid.options",
     "AnimeGANGenerator": "animevid.models",
     "AnimeGANv2Generator": "animevid.models",
     "GeneratorWeights": "animevid.weights",
@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     from .api import stylize
     from .models import AnimeGANGenerator, AnimeGANv2Generator
     from .result import StylizeResult
-    from .stylizer import InferenceOptions, Stylizer
-    from .video import VideoOptions
+    from .options import InferenceOptions, VideoOptions
+    from .stylizer import Stylizer
     from .weights import GeneratorWeights, load_generator, load_weights, save_weights
 
 

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 from .errors import InputError, Interrupted, OutputError, UsageError
 from .fileio import check_destination, remove_stale_temporaries
 from .imageio import IMAGE_SUFFIXES, is_image_path, list_images, read_image, write_image
+from .options import InferenceOptions
 from .progress import ProgressReporter
 from .result import StylizeResult
-from .stylizer import InferenceOptions, Stylizer, resolve_device, resolve_dtype, resolve_engine, should_compile
+from .stylizer import Stylizer, resolve_device, resolve_dtype, resolve_engine, should_compile
 
 if TYPE_CHECKING:
-    from .video import VideoOptions
+    from .options import VideoOptions
 
 
 def make_stylizer(
@@ -177,7 +178,8 @@ def stylize(
         _check_image_job(source, destination, overwrite)
         remove_stale_temporaries(destination.parent)
         return stylize_image(make_stylizer(style, weights, options, mirror, progress), source, destination, overwrite=overwrite)
-    from .video import VideoOptions, check_video_job, stylize_video
+    from .options import VideoOptions
+    from .video import check_video_job, stylize_video
 
     video_options = video_options or VideoOptions()
     frames = check_video_job(source, destination, video_options, overwrite=overwrite)

@@ -22,7 +22,8 @@ from .errors import InputError, StyleNotFoundError, UsageError
 from .fileio import check_destination, remove_stale_temporaries
 from .imageio import is_image_path, read_image, write_image
 from .progress import ProgressReporter
-from .stylizer import InferenceOptions, Stylizer
+from .options import InferenceOptions
+from .stylizer import Stylizer
 
 SOURCE_LABEL = "source"
 _BAND_COLOUR = (24, 24, 24)

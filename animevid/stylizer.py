@@ -25,6 +25,7 @@ from torch import nn
 
 from .errors import UsageError
 from .memory import MemoryPlan, plan_frame
+from .options import AUTO_COMPILE_MIN_FRAMES, ENGINES, InferenceOptions  # noqa: F401  (re-exported)
 from .models.animegan import AnimeGANGenerator
 from .models.animegan_bands import BandedAnimeGAN
 from .weights import load_generator
@@ -34,14 +35,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# torch.compile pays for its compilation (about 18 s at 256x256, 25 s at 1280x720 on a 2-core CPU)
-# within a few dozen frames on the CPU: it ran the generator 2.0x (256x256) and 2.6x (1280x720)
-# faster there, with outputs within 1 level of eager. Untimed on CUDA so far, so opt-in there.
-AUTO_COMPILE_MIN_FRAMES = 50
 _CXX_COMPILERS = ("g++", "c++", "clang++")
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-ENGINES = ("auto", "torch", "openvino")
 
 # CUDA batches hold about this many pixels (8 frames of 720p, 3 of 1080p, 1 of 4K): the
 # generator's full-resolution 128-channel activations (about 0.5 GB per 1080p frame in fp16)
@@ -124,24 +120,6 @@ def should_compile(device: torch.device, frames: int | None) -> bool:
     if device.type != "cpu" or frames is None or frames < AUTO_COMPILE_MIN_FRAMES:
         return False
     return any(shutil.which(compiler) for compiler in _CXX_COMPILERS)
-
-
-@dataclass(frozen=True)
-class InferenceOptions:
-    """How the generator runs. Validated when a :class:`Stylizer` is built."""
-
-    device: str = "auto"
-    dtype: str = "auto"
-    max_side: int | None = None  # run the generator at most this size, scale back to the source size
-    compile: bool | None = None  # torch.compile the generator; None: decided per job (see should_compile)
-    semantics: str | None = None  # tf1 or pytorch, for v2 weights that do not record it (see animevid.weights)
-    engine: str = "auto"  # auto, torch or openvino (see resolve_engine)
-
-    def __post_init__(self) -> None:
-        if self.max_side is not None and self.max_side < AnimeGANGenerator.MIN_SIZE:
-            raise UsageError(f"--max-side must be at least {AnimeGANGenerator.MIN_SIZE}, got {self.max_side}")
-        if self.engine not in ENGINES:
-            raise UsageError(f"unknown engine {self.engine!r} (use {', '.join(ENGINES)})")
 
 
 class PipelineCancelled(Exception):

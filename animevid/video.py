@@ -40,6 +40,7 @@ import torch
 
 from .errors import DeviceError, InputError, Interrupted, OutputError, UsageError
 from .fileio import atomic_path, check_destination
+from .options import DEFAULT_CODEC, DEFAULT_CRF, DEFAULT_PRESET, VideoOptions  # noqa: F401  (re-exported)
 from .progress import ProgressReporter
 from .result import StylizeResult
 from .stylizer import FrameBatch, HostBufferPool, PipelineCancelled, StylizedBatch, Stylizer
@@ -58,53 +59,8 @@ from .video_input import (
 logger = logging.getLogger(__name__)
 
 OUTPUT_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
-DEFAULT_CODEC = "libx264"
-DEFAULT_CRF = 18  # visually close to lossless; flat anime colours keep the files small anyway
-DEFAULT_PRESET = "medium"
-X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
-CRF_CODECS = ("libx264", "libx265")  # the encoders that take --crf and --preset
 QUEUE_BATCHES = 2  # batches waiting between two stages; with the buffer pools this bounds memory
 _POLL_SECONDS = 0.05  # how often a blocked stage checks whether another one has stopped the job
-
-
-@dataclass(frozen=True)
-class VideoOptions:
-    """How a video is cut and encoded. Validated on creation (:class:`UsageError`)."""
-
-    codec: str = DEFAULT_CODEC  # any FFmpeg video encoder, e.g. libx264, libx265, libvpx-vp9, mpeg4
-    crf: int | None = None  # libx264/libx265 quality, 0-51, lower is better; None: DEFAULT_CRF
-    preset: str | None = None  # libx264/libx265 speed preset; None: DEFAULT_PRESET
-    batch_size: int | None = None  # frames per generator call; None: Stylizer.default_batch_size
-    start: float | None = None  # seconds from the beginning of the video
-    end: float | None = None  # seconds from the beginning of the video (exclusive)
-    keep_partial: bool = False  # on interruption or damaged input, keep a playable file of what was done
-
-    def __post_init__(self) -> None:
-        try:
-            codec = av.Codec(self.codec, "w")
-        except ValueError:
-            raise UsageError(f"unknown video encoder {self.codec!r} (e.g. libx264, libx265, libvpx-vp9, mpeg4)") from None
-        if codec.type != "video":
-            raise UsageError(f"{self.codec!r} is an {codec.type} encoder, not a video encoder")
-        if self.codec not in CRF_CODECS and (self.crf is not None or self.preset is not None):
-            raise UsageError(f"--crf and --preset apply to {' and '.join(CRF_CODECS)} only, not {self.codec}")
-        if self.crf is not None and not 0 <= self.crf <= 51:
-            raise UsageError(f"--crf must be between 0 and 51, got {self.crf}")
-        if self.preset is not None and self.preset not in X26X_PRESETS:
-            raise UsageError(f"unknown --preset {self.preset!r} (use one of {', '.join(X26X_PRESETS)})")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.start is not None and not (math.isfinite(self.start) and self.start >= 0):
-            raise UsageError(f"--start must be a number of seconds >= 0, got {self.start}")
-        if self.end is not None and not (math.isfinite(self.end) and self.end > (self.start or 0)):
-            raise UsageError(f"--end must be after --start (seconds), got {self.end}")
-
-    def encoder_options(self) -> dict[str, str]:
-        """Options handed to the encoder (libx264/libx265: crf and preset)."""
-        if self.codec not in CRF_CODECS:
-            return {}
-        crf = DEFAULT_CRF if self.crf is None else self.crf
-        return {"crf": str(crf), "preset": self.preset or DEFAULT_PRESET}
 
 
 def check_video_job(

@@ -155,7 +155,7 @@ def naive_loop(stylizer, source: Path, destination: Path) -> Callable[[], int]:
 
 def video_options(batch_size: int):
     """The pipeline's default options (codec, quality, preset) with an explicit batch size."""
-    from animevid.video import VideoOptions
+    from animevid.options import VideoOptions
 
     return VideoOptions(batch_size=batch_size)
 
@@ -177,7 +177,7 @@ def child_main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
 
     from animevid.api import stylize
-    from animevid.stylizer import InferenceOptions
+    from animevid.options import InferenceOptions
 
     device = torch.device(args.device)
     result = stylize(
@@ -235,7 +235,8 @@ def run(device: torch.device, settings: PipelineSettings, log: Callable[[str], N
     except ImportError as exc:
         return not_available(f"animevid.video (the streaming video pipeline) cannot be imported: {exc}")
     from animevid.models import AnimeGANGenerator
-    from animevid.stylizer import InferenceOptions, Stylizer
+    from animevid.options import InferenceOptions
+    from animevid.stylizer import Stylizer
     from animevid.weights import GeneratorWeights, save_weights
 
     height, width = settings.size

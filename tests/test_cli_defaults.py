@@ -17,7 +17,7 @@ import animevid.train.smooth
 from animevid import video
 from animevid._cli import main
 from animevid._cli.defaults import LibraryDefault, library_option
-from animevid.stylizer import AUTO_COMPILE_MIN_FRAMES, InferenceOptions
+from animevid.options import AUTO_COMPILE_MIN_FRAMES, InferenceOptions
 from animevid.train.frames import DEFAULT_THRESHOLDS, ExtractOptions
 from animevid.video import VideoOptions
 from tests.clitools import run_cli

@@ -74,3 +74,24 @@ def test_torchrun_style_module_entry_point(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "--photos" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command, light",
+    [("stylize", ("torch", "av", "cv2", "openvino")), ("preview", ("torch", "av", "cv2", "openvino")),
+     ("export", ("torch", "av", "openvino")), ("styles", ("torch", "av")),
+     ("extract-frames", ("torch",)), ("train", ("torch",))],
+)  # fmt: skip
+def test_help_does_not_import_the_heavy_libraries(tmp_path, command, light):
+    # --help reads the options' defaults (animevid.options, ExtractOptions, TrainConfig): it must
+    # not pay seconds for torch (about 2 s) before printing a line.
+    code = (
+        "import sys\n"
+        "from animevid._cli import main\n"
+        f"try:\n    main([{command!r}, '--help'])\nexcept SystemExit as stop:\n    assert stop.code == 0, stop.code\n"
+        f"heavy = sorted(name for name in {light!r} if name in sys.modules)\n"
+        "print('imported:', heavy, file=sys.stderr)\n"
+        "assert not heavy, heavy\n"
+    )
+    result = _run_elsewhere(tmp_path, code)
+    assert result.returncode == 0, result.stderr

@@ -38,7 +38,7 @@ def preview(
     animevid preview photo.jpg -s hayao -s kon -s shinkai -o styles.png
     """
     from ..preview import PreviewOptions, write_preview
-    from ..stylizer import InferenceOptions
+    from ..options import InferenceOptions
 
     given = {"frames": frames, "max_side": max_side}
     options = PreviewOptions(

@@ -8,24 +8,18 @@ from .defaults import library_option
 from .styles import SEMANTICS_HELP, mirror_option
 
 
-def _stylizer_module():
-    from .. import stylizer
+def _options_module():
+    from .. import options  # light: neither torch nor PyAV, so --help stays fast
 
-    return stylizer
-
-
-def _video_module():
-    from .. import video
-
-    return video
+    return options
 
 
 def _inference_options():
-    return _stylizer_module().InferenceOptions
+    return _options_module().InferenceOptions
 
 
 def _video_options():
-    return _video_module().VideoOptions
+    return _options_module().VideoOptions
 
 
 @click.command()
@@ -50,7 +44,7 @@ def _video_options():
 )  # fmt: skip
 @library_option(
     "--compile/--no-compile", "compile_", owner=_inference_options, field="compile",
-    shown=lambda: f"on for CPU videos of {_stylizer_module().AUTO_COMPILE_MIN_FRAMES}+ frames",
+    shown=lambda: f"on for CPU videos of {_options_module().AUTO_COMPILE_MIN_FRAMES}+ frames",
     help="torch.compile the generator: slow start, faster frames [default: {default}].",
 )  # fmt: skip
 @library_option(
@@ -61,11 +55,11 @@ def _video_options():
 @library_option("--end", type=click.FloatRange(min=0), owner=_video_options, help="Video: stop at this many seconds.")
 @library_option("--codec", type=str, owner=_video_options, help="Video encoder (libx264, libx265, libvpx-vp9, ...).")
 @library_option(
-    "--crf", type=click.IntRange(0, 51), owner=_video_options, shown=lambda: _video_module().DEFAULT_CRF,
+    "--crf", type=click.IntRange(0, 51), owner=_video_options, shown=lambda: _options_module().DEFAULT_CRF,
     help="libx264/libx265 quality, lower is better [default: {default}].",
 )  # fmt: skip
 @library_option(
-    "--preset", type=str, owner=_video_options, shown=lambda: _video_module().DEFAULT_PRESET,
+    "--preset", type=str, owner=_video_options, shown=lambda: _options_module().DEFAULT_PRESET,
     help="libx264/libx265 speed preset [default: {default}].",
 )  # fmt: skip
 @library_option(

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..options import GENERATOR_MIN_SIDE
 from .padding import pad_to_multiple
 from .resize import tf1_resize_bilinear
 
@@ -186,7 +187,7 @@ class AnimeGANGenerator(nn.Module):
     """
 
     SIZE_MULTIPLE = 4
-    MIN_SIZE = 8  # the 1/4-resolution feature map must be at least 2×2 for its reflect pads
+    MIN_SIZE = GENERATOR_MIN_SIDE  # the 1/4-resolution feature map must be at least 2×2 for its reflect pads
     # The weight semantics it runs (see animegan_v2.py): only the authors' TF1 graph; the training
     # code trains this very module, so weights trained here share those semantics.
     SEMANTICS = ("tf1",)

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..options import GENERATOR_MIN_SIDE
 from .padding import pad_to_multiple
 from .resize import tf1_resize_bilinear
 
@@ -173,7 +174,7 @@ class AnimeGANv2Generator(nn.Module):
     Both pad tiny inputs up to :attr:`MIN_SIZE` (the 1/4-resolution map needs 2×2 for its pads).
     """
 
-    MIN_SIZE = 8
+    MIN_SIZE = GENERATOR_MIN_SIDE
     SEMANTICS = SEMANTICS
 
     def __init__(self, semantics: str = "tf1") -> None:

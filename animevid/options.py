@@ -1,0 +1,94 @@
+"""The options of a stylize job, and their defaults: written once, here.
+
+This module imports neither torch nor PyAV (PyAV is imported only to validate a codec), so the
+command line can read these defaults to parse arguments and print ``--help`` without paying
+for either. :mod:`animevid.stylizer` and :mod:`animevid.video` use the options; they re-export
+them under their old names.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .errors import UsageError
+
+# -- inference -------------------------------------------------------------------------------------
+
+ENGINES = ("auto", "torch", "openvino")
+# Both networks need the 1/4-resolution feature map to be at least 2x2 for its reflect pads:
+# smaller inputs are padded up to this (the models' MIN_SIZE), and --max-side cannot go below it.
+GENERATOR_MIN_SIDE = 8
+# torch.compile pays for its compilation (about 18 s at 256x256, 25 s at 1280x720 on a 2-core CPU)
+# within a few dozen frames on the CPU: it ran the generator 2.0x (256x256) and 2.6x (1280x720)
+# faster there, with outputs within 1 level of eager. Untimed on CUDA so far, so opt-in there.
+AUTO_COMPILE_MIN_FRAMES = 50
+
+
+@dataclass(frozen=True)
+class InferenceOptions:
+    """How the generator runs. Validated on creation (:class:`UsageError`); devices and dtypes when a Stylizer is built."""
+
+    device: str = "auto"
+    dtype: str = "auto"
+    max_side: int | None = None  # run the generator at most this size, scale back to the source size
+    compile: bool | None = None  # torch.compile the generator; None: decided per job (see stylizer.should_compile)
+    semantics: str | None = None  # tf1 or pytorch, for v2 weights that do not record it (see animevid.weights)
+    engine: str = "auto"  # auto, torch or openvino (see stylizer.resolve_engine)
+
+    def __post_init__(self) -> None:
+        if self.max_side is not None and self.max_side < GENERATOR_MIN_SIDE:
+            raise UsageError(f"--max-side must be at least {GENERATOR_MIN_SIDE}, got {self.max_side}")
+        if self.engine not in ENGINES:
+            raise UsageError(f"unknown engine {self.engine!r} (use {', '.join(ENGINES)})")
+
+
+# -- video -----------------------------------------------------------------------------------------
+
+DEFAULT_CODEC = "libx264"
+DEFAULT_CRF = 18  # visually close to lossless; flat anime colours keep the files small anyway
+DEFAULT_PRESET = "medium"
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+CRF_CODECS = ("libx264", "libx265")  # the encoders that take --crf and --preset
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How a video is cut and encoded. Validated on creation (:class:`UsageError`)."""
+
+    codec: str = DEFAULT_CODEC  # any FFmpeg video encoder, e.g. libx264, libx265, libvpx-vp9, mpeg4
+    crf: int | None = None  # libx264/libx265 quality, 0-51, lower is better; None: DEFAULT_CRF
+    preset: str | None = None  # libx264/libx265 speed preset; None: DEFAULT_PRESET
+    batch_size: int | None = None  # frames per generator call; None: Stylizer.default_batch_size
+    start: float | None = None  # seconds from the beginning of the video
+    end: float | None = None  # seconds from the beginning of the video (exclusive)
+    keep_partial: bool = False  # on interruption or damaged input, keep a playable file of what was done
+
+    def __post_init__(self) -> None:
+        import av  # here, not at the top: reading the defaults (the CLI's --help) needs no PyAV
+
+        try:
+            codec = av.Codec(self.codec, "w")
+        except ValueError:
+            raise UsageError(f"unknown video encoder {self.codec!r} (e.g. libx264, libx265, libvpx-vp9, mpeg4)") from None
+        if codec.type != "video":
+            raise UsageError(f"{self.codec!r} is an {codec.type} encoder, not a video encoder")
+        if self.codec not in CRF_CODECS and (self.crf is not None or self.preset is not None):
+            raise UsageError(f"--crf and --preset apply to {' and '.join(CRF_CODECS)} only, not {self.codec}")
+        if self.crf is not None and not 0 <= self.crf <= 51:
+            raise UsageError(f"--crf must be between 0 and 51, got {self.crf}")
+        if self.preset is not None and self.preset not in X26X_PRESETS:
+            raise UsageError(f"unknown --preset {self.preset!r} (use one of {', '.join(X26X_PRESETS)})")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.start is not None and not (math.isfinite(self.start) and self.start >= 0):
+            raise UsageError(f"--start must be a number of seconds >= 0, got {self.start}")
+        if self.end is not None and not (math.isfinite(self.end) and self.end > (self.start or 0)):
+            raise UsageError(f"--end must be after --start (seconds), got {self.end}")
+
+    def encoder_options(self) -> dict[str, str]:
+        """Options handed to the encoder (libx264/libx265: crf and preset)."""
+        if self.codec not in CRF_CODECS:
+            return {}
+        crf = DEFAULT_CRF if self.crf is None else self.crf
+        return {"crf": str(crf), "preset": self.preset or DEFAULT_PRESET}
