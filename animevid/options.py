@@ -86,9 +86,9 @@ class VideoOptions:
         if self.end is not None and not (math.isfinite(self.end) and self.end > (self.start or 0)):
             raise UsageError(f"--end must be after --start (seconds), got {self.end}")
 
-    def encoder_options(self) -> dict[str, str]:
-        """Options handed to the encoder (libx264/libx265: crf and preset)."""
+    def encoder_options(self, default_preset: str = DEFAULT_PRESET) -> dict[str, str]:
+        """Options handed to the encoder (libx264/libx265: crf, and ``preset`` or ``default_preset``)."""
         if self.codec not in CRF_CODECS:
             return {}
         crf = DEFAULT_CRF if self.crf is None else self.crf
-        return {"crf": str(crf), "preset": self.preset or DEFAULT_PRESET}
+        return {"crf": str(crf), "preset": self.preset or default_preset}

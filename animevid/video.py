@@ -43,6 +43,7 @@ from .fileio import atomic_path, check_destination
 from .options import DEFAULT_CODEC, DEFAULT_CRF, DEFAULT_PRESET, VideoOptions  # noqa: F401  (re-exported)
 from .progress import ProgressReporter
 from .result import StylizeResult
+from .tuning import CUDA as CUDA_TUNING
 from .stylizer import FrameBatch, HostBufferPool, PipelineCancelled, StylizedBatch, Stylizer
 from .video_input import (
     DamagedVideo,
@@ -354,6 +355,9 @@ class _VideoJob:
             raise outcome.error
         return outcome.frames
 
+    def _default_preset(self) -> str:
+        return CUDA_TUNING.preset if self.stylizer.uses_cuda else DEFAULT_PRESET
+
     def _container_options(self) -> dict[str, str]:
         # The index up front lets players start before the whole file has arrived.
         return {"movflags": "+faststart"} if self.plan.output_format in ("mp4", "mov") else {}
@@ -363,7 +367,7 @@ class _VideoJob:
         video_in = source.streams[plan.info.stream_index]
         rate = info.nominal_rate
         try:
-            video_out = output.add_stream(self.options.codec, rate=rate, options=self.options.encoder_options())
+            video_out = output.add_stream(self.options.codec, rate=rate, options=self.options.encoder_options(self._default_preset()))
         except (av.FFmpegError, ValueError) as exc:
             raise OutputError(f"cannot set up the {self.options.codec} encoder: {reason(exc)}") from None
         video_out.height, video_out.width = plan.frame_size
