@@ -63,6 +63,10 @@ class VideoOptions:
     start: float | None = None  # seconds from the beginning of the video
     end: float | None = None  # seconds from the beginning of the video (exclusive)
     keep_partial: bool = False  # on interruption or damaged input, keep a playable file of what was done
+    # Colour conversion (YUV <-> RGB) on the generator's device instead of swscale on the host;
+    # None: on CUDA (animevid.tuning), never on the CPU. Where it cannot apply exactly (odd
+    # heights, encoders not taking yuv420p) the host converts, whatever this says.
+    colour_on_device: bool | None = None
 
     def __post_init__(self) -> None:
         import av  # here, not at the top: reading the defaults (the CLI's --help) needs no PyAV

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .colour import Yuv420Layout
 from .errors import UsageError
 from .memory import MemoryPlan, plan_frame
 from .options import AUTO_COMPILE_MIN_FRAMES, ENGINES, InferenceOptions  # noqa: F401  (re-exported)
@@ -209,7 +210,7 @@ class HostBufferPool:
 class FrameBatch(Generic[T]):
     """Frames waiting for the generator, with the caller's data for them (timestamps, ...)."""
 
-    pixels: torch.Tensor  # (B, H, W, 3) uint8 on the host; frames [0, count) are valid
+    pixels: torch.Tensor  # (B, H, W, 3) uint8 on the host (or (B, N) packed planes, see run_batches); frames [0, count) are valid
     count: int
     context: T
     pool: HostBufferPool | None = None  # where ``pixels`` goes back once the generator no longer needs it
@@ -219,14 +220,14 @@ class FrameBatch(Generic[T]):
 class StylizedBatch(Generic[T]):
     """Stylized frames on the host, possibly still being downloaded: read them with :meth:`frames`."""
 
-    pixels: torch.Tensor  # (B, H, W, 3) uint8 on the host; frames [0, count) are valid
+    pixels: torch.Tensor  # (B, H, W, 3) uint8 on the host (or (B, N) packed planes); frames [0, count) are valid
     count: int
     context: T
     ready: torch.cuda.Event | None = None  # completes when the download has landed in ``pixels``
     pool: HostBufferPool | None = None
 
     def frames(self) -> torch.Tensor:
-        """The (count, H, W, 3) uint8 stylized frames; waits for their download to finish."""
+        """The (count, H, W, 3) uint8 stylized frames (or (count, N) planes); waits for their download."""
         if self.ready is not None:
             self.ready.synchronize()
         return self.pixels[: self.count]
@@ -421,6 +422,7 @@ class Stylizer:
         *,
         output_pool: HostBufferPool | None = None,
         stop: threading.Event | None = None,
+        colour: Yuv420Layout | None = None,
     ) -> Iterator[StylizedBatch[T]]:
         """Stylize ``batches`` in order, yielding each as a :class:`StylizedBatch` with its context.
 
@@ -430,16 +432,20 @@ class Stylizer:
         on another thread. Without ``output_pool`` each download gets a fresh pinned buffer.
         Input buffers go back to their pool as soon as the device no longer needs them.
         A batch with ``count == 0`` passes through with its context (e.g. trailing audio).
+
+        With ``colour``, batches hold frames as packed YUV 4:2:0 planes ((B, colour.input_bytes))
+        and come back as planes ((B, colour.output_bytes)): the conversions to and from RGB
+        (rotation and padding included) run on the device, around the generator.
         """
         with cudnn_autotuning(self.device):  # one frame size throughout
             pending: _Uploaded[T] | None = None
             for batch in batches:
                 uploaded = self._upload(batch)
                 if pending is not None:
-                    yield self._stylize(pending, output_pool, stop)
+                    yield self._stylize(pending, output_pool, stop, colour)
                 pending = uploaded
             if pending is not None:
-                yield self._stylize(pending, output_pool, stop)
+                yield self._stylize(pending, output_pool, stop, colour)
 
     def _upload(self, batch: FrameBatch[T]) -> _Uploaded[T]:
         if batch.count == 0 or self._copy_stream is None:
@@ -455,8 +461,9 @@ class Stylizer:
         return _Uploaded(batch, pixels, done)
 
     def _stylize(
-        self, uploaded: _Uploaded[T], output_pool: HostBufferPool | None, stop: threading.Event | None
-    ) -> StylizedBatch[T]:
+        self, uploaded: _Uploaded[T], output_pool: HostBufferPool | None, stop: threading.Event | None,
+        colour: Yuv420Layout | None = None,
+    ) -> StylizedBatch[T]:  # fmt: skip
         batch = uploaded.batch
         if batch.count == 0:
             if batch.pool is not None:
@@ -467,7 +474,7 @@ class Stylizer:
         # new round of cuDNN autotuning (the stale tail is computed and discarded).
         pixels = uploaded.pixels if self.fixed_batch_shape else uploaded.pixels[: batch.count]
         if not self.uses_cuda:
-            stylized = self.frames(pixels)[: batch.count]
+            stylized = self._converted_frames(pixels, colour)[: batch.count]
             if batch.pool is not None:
                 batch.pool.release(batch.pixels)  # `frames` returned a new tensor: the input is free
             return StylizedBatch(stylized, batch.count, batch.context)
@@ -476,7 +483,7 @@ class Stylizer:
         # The tensor was allocated on the copy stream; tell the caching allocator that the
         # compute stream uses it too, or its memory could be reused before the generator ran.
         uploaded.pixels.record_stream(compute)
-        stylized = self.frames(pixels)[: batch.count]
+        stylized = self._converted_frames(pixels, colour)[: batch.count]
         if output_pool is not None:
             host = output_pool.acquire(stop)
         else:
@@ -488,6 +495,14 @@ class Stylizer:
         ready = torch.cuda.Event(blocking=True)
         ready.record(compute)
         return StylizedBatch(host, batch.count, batch.context, ready, output_pool)
+
+    @torch.inference_mode()
+    def _converted_frames(self, pixels: torch.Tensor, colour: Yuv420Layout | None) -> torch.Tensor:
+        """:meth:`frames`, with YUV planes in and out when ``colour`` is given (converted on the device)."""
+        if colour is None:
+            return self.frames(pixels)
+        rgb = colour.to_rgb(pixels.to(self.device, non_blocking=True))  # (B, H, W, 3), upright and padded
+        return colour.from_rgb(self.frames(rgb))  # (B, output_bytes)
 
     def stream(self, frames: Iterable[np.ndarray], batch_size: int | None = None) -> Iterator[np.ndarray]:
         """Stylize (H, W, 3) uint8 RGB frames lazily and in order; all frames must share one size.
