@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--memory-seconds", type=_floats, help="clip lengths (two) for the peak-memory runs of (b)")
     group.add_argument("--pipeline-repeats", type=int, help="timed runs of each of (a), (b), (c)")
 
+    group = parser.add_argument_group("cuda (the generator's CUDA settings; toy sizes on the CPU)")
+    group.add_argument("--cuda-compile", choices=cuda.COMPILE_MODES, help="with: eager and compiled candidates (default); without; only")
+
     group = parser.add_argument_group("train")
     group.add_argument("--train-batch", type=int, help="batch size of the G+D step (default 4)")
     group.add_argument("--train-size", type=int, help="image size of the G+D step (default 256)")
@@ -199,7 +202,7 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = 
             batch_size=args.batch_size, memory_seconds=args.memory_seconds, repeats=args.pipeline_repeats,
         ),
         "stages": lambda: stages.default_settings(device, args.quick),
-        "cuda": lambda: cuda.default_settings(device, args.quick),
+        "cuda": lambda: _override(cuda.default_settings(device, args.quick), compile_mode=args.cuda_compile),
         "train": lambda: _override(
             training.default_settings(device, args.quick),
             batch_size=args.train_batch, image_size=args.train_size, steps=args.train_steps,

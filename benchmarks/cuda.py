@@ -3,7 +3,9 @@
 * throughput: frames/s of the generator alone (float input already on the device, autocast as
   the product runs it) at 720p and 1080p for each batch size, in NCHW and channels_last, eager;
   and, at one size and batch, compiled (``torch.compile(dynamic=False)``) in both layouts:
-  each compilation costs tens of seconds, so only the one that decides the default is paid;
+  each compilation costs tens of seconds, so only the one that decides the default is paid
+  (``--cuda-compile without|only`` splits eager and compiled into two runs, so that a slow
+  compilation cannot cost the eager figures);
 * precision: the fp16 output against fp32 (same weights, same input) on the uint8 scale the
   product writes: mean and max difference in levels (LSB), at each size.
 
@@ -27,6 +29,7 @@ from .engines import seeded_generator
 from .table1 import _quiet_dynamo, lsb_difference, synthetic_input
 
 LAYOUTS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
+COMPILE_MODES = ("with", "without", "only")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class CudaSettings:
     compile_batch: int = 8
     repeats: int = 5
     warmup: int = 2
+    compile_mode: str = "with"  # with: eager and compiled; without: eager only; only: the compiled candidates only
 
 
 def default_settings(device: torch.device, quick: bool) -> CudaSettings:
@@ -83,21 +87,26 @@ def run(device: torch.device, settings: CudaSettings, log: Callable[[str], None]
     dtype, half = run_dtype(device), half_dtype(device)
     throughput: dict[str, dict[str, object]] = {}
     precision: dict[str, object] = {}
+    if settings.compile_mode not in COMPILE_MODES:
+        raise ValueError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, not {settings.compile_mode!r}")
     with cudnn_autotuning(device), _quiet_dynamo():
         for (height, width), batch_sizes in zip(settings.sizes, settings.batch_sizes):
+            compiled_here = settings.compile_mode != "without" and settings.compile_size == (height, width)
+            if settings.compile_mode == "only" and not compiled_here:
+                continue
             name = size_name(height, width)
             image = synthetic_input(height, width, device)  # (1, 3, H, W) in [-1, 1]
-            if device.type == "cuda" or not precision:  # on the CPU bf16 is emulated and slow: one size only
+            if settings.compile_mode != "only" and (device.type == "cuda" or not precision):  # CPU: bf16 is emulated, slow: one size
                 model = seeded_generator()
                 reference = make_forward(model, image, torch.float32, "nchw", False)().float().cpu()
                 halved = make_forward(model, image, half, "nchw", False)().float().cpu()
                 precision[name] = {"dtype": str(half).removeprefix("torch."), **lsb_difference(halved, reference)}
             candidates: dict[str, Callable[[], torch.Tensor]] = {}
-            for batch in batch_sizes:
+            for batch in batch_sizes if settings.compile_mode != "only" else ():
                 x = image.expand(batch, -1, -1, -1).clone()
                 for layout in LAYOUTS:
                     candidates[f"{layout}/eager/b{batch}"] = make_forward(seeded_generator(), x, dtype, layout, False)
-            if settings.compile_size == (height, width):
+            if compiled_here:
                 x = image.expand(settings.compile_batch, -1, -1, -1).clone()
                 for layout in LAYOUTS:
                     candidates[f"{layout}/compile/b{settings.compile_batch}"] = make_forward(seeded_generator(), x, dtype, layout, True)
@@ -138,6 +147,8 @@ def _best(throughput: dict[str, dict[str, object]]) -> dict[str, object]:
     best: dict[str, object] = {}
     for size, per_size in throughput.items():
         entries = {name: entry for name, entry in per_size.items() if isinstance(entry, dict)}
+        if not entries:
+            continue
         fastest = max(entries, key=lambda name: entries[name]["fps"])
         per_layout = {
             layout: max((n for n in entries if n.startswith(layout + "/eager/")), key=lambda n: entries[n]["fps"], default=None)
@@ -158,6 +169,8 @@ def markdown(result: dict[str, object], device_label: str) -> str:
                 cells = [entries.get(f"{layout}/{mode}/b{b}") for b in batches]
                 if any(cells):
                     rows.append([f"{layout}, {mode}", *(fmt(c["fps"], 1) if c else "—" for c in cells)])
+        if size not in result["best"]:
+            continue
         precision = result["precision_vs_fp32"].get(size)
         compared = (
             f"{precision['dtype']} vs fp32 at batch 1: max {precision['max_lsb']:.0f} LSB, mean {precision['mean_lsb']:.3f} LSB. "

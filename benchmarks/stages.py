@@ -7,8 +7,8 @@ On a generated clip (:func:`benchmarks.pipeline.make_clip`, H.264), at each size
 * colour conversion: swscale on the host, yuv420p → rgb24 and rgb24 → yuv420p, one frame at a
   time (as the pipeline's threads do it), against :class:`animevid.colour.Yuv420Layout` on the
   device, both ways, a batch at a time, device synchronized;
-* encode only: libx264 from ready yuv420p frames at each preset, with 1 thread and with FFmpeg's
-  choice (all cores), packets dropped;
+* encode only: libx264 from ready yuv420p frames at each preset with FFmpeg's choice of threads
+  (all cores), and at the default preset also with 1 thread, packets dropped;
 * generator only: :meth:`animevid.stylizer.Stylizer.frames` on uint8 frames already on the device,
   at the product's default batch size and precision.
 
@@ -36,14 +36,14 @@ from .pipeline import make_clip
 @dataclass(frozen=True)
 class StageSettings:
     sizes: tuple[tuple[int, int], ...] = ((720, 1280), (1080, 1920))
-    seconds: float = 4.0
+    seconds: float = 2.0
     fps: int = 24
-    presets: tuple[str, ...] = ("veryfast", "faster", "medium")
-    repeats: int = 3
+    presets: tuple[str, ...] = ("veryfast", "faster", "medium")  # each with all threads; the default one also with 1
+    repeats: int = 2
 
 
 def default_settings(device: torch.device, quick: bool) -> StageSettings:
-    """CUDA: 4 s (96 frames) of 720p and 1080p, three presets. CPU: 1 s of 64x48 and 128x96 (quick: 64x48)."""
+    """CUDA: 2 s (48 frames) of 720p and 1080p, three presets, 2 runs after a warm-up. CPU: 1 s of 64x48 and 128x96 (quick: 64x48)."""
     if quick:
         return StageSettings(((48, 64),), 0.5, 12, ("veryfast",), repeats=1)
     if device.type != "cuda":
@@ -93,7 +93,7 @@ def encode_only(frames: list[av.VideoFrame], preset: str, threads: int, rate: in
 
 def run(device: torch.device, settings: StageSettings, log: Callable[[str], None] = print) -> dict[str, object]:
     from animevid.colour import Yuv420Layout
-    from animevid.options import InferenceOptions
+    from animevid.options import DEFAULT_PRESET, InferenceOptions
     from animevid.stylizer import Stylizer, cudnn_autotuning
     from animevid.tuning import CUDA
 
@@ -101,6 +101,7 @@ def run(device: torch.device, settings: StageSettings, log: Callable[[str], None
 
     workdir = Path(tempfile.mkdtemp(prefix="animevid-bench-stages-"))
     results: dict[str, object] = {}
+    default_preset = DEFAULT_PRESET
     try:
         stylizer = Stylizer(seeded_generator(), InferenceOptions(device=str(device), compile=False, engine="torch"))
         for height, width in settings.sizes:
@@ -141,8 +142,9 @@ def run(device: torch.device, settings: StageSettings, log: Callable[[str], None
                 "rgb→yuv device": batches(lambda: layout.from_rgb(rgb_batch)),
                 "generator": batches(lambda: stylizer.frames(generator_input)),
             }
-            for preset in settings.presets:
-                for threads in (1, 0):
+            default_preset = CUDA.preset if device.type == "cuda" else DEFAULT_PRESET
+            for preset in dict.fromkeys((*settings.presets, default_preset)):
+                for threads in (1, 0) if preset == default_preset else (0,):  # one thread is slow: the default preset only
                     candidates[f"encode {preset}, {'1 thread' if threads == 1 else 'auto threads'}"] = encode_only(yuv, preset, threads, settings.fps)
             log(f"stages: {name}, {count} frames, batch {batch}: {len(candidates)} stages, {settings.repeats} runs after 1 warm-up")
             with cudnn_autotuning(device):
@@ -156,7 +158,6 @@ def run(device: torch.device, settings: StageSettings, log: Callable[[str], None
                     stage: {"fps": frames_per_call[stage] / timing.median, "timing": timing.as_dict()} for stage, timing in timings.items()
                 },
             }
-        default_preset = CUDA.preset if device.type == "cuda" else None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {"status": "ok", "device": str(device), "dtype": stylizer.dtype_name, "default_preset": default_preset, "sizes": results}
