@@ -102,13 +102,13 @@ bench() {
 
 # Limits add up to 480 s (8 min); the figures expected take well under them.
 stage env 15 env_info
-stage install 45 install || echo "install failed: the stages below will say what is missing" | tee -a "$LOG"
+stage install 30 install || echo "install failed: the stages below will say what is missing" | tee -a "$LOG"
 stage tests 100 "$PY" -m pytest -q -m gpu -p no:cacheprovider tests/
 bench bench 90 --only cuda,stages --cuda-compile without
-bench bench-compile 80 --only cuda --cuda-compile only
+bench bench-compile 95 --only cuda --cuda-compile only
 stage "e2e-${SIZES[0]}" 60 "$PY" -m benchmarks.gpu_e2e --device "$DEVICE" --size "${SIZES[0]}" --seconds "$SECONDS_LIST" \
   --timeout $(( 45 * SCALE )) --json "$OUT/e2e-${SIZES[0]}.json"
 stage "e2e-${SIZES[1]}" 80 "$PY" -m benchmarks.gpu_e2e --device "$DEVICE" --size "${SIZES[1]}" --seconds "$SECONDS_LIST" \
-  --encoders "$ENCODERS" --timeout $(( 35 * SCALE )) --json "$OUT/e2e-${SIZES[1]}.json"
+  --encoders "$ENCODERS" --timeout $(( 45 * SCALE )) --json "$OUT/e2e-${SIZES[1]}.json"
 stage summary 10 "$PY" -m benchmarks.gpu_summary --out "$OUT"
 cat "$OUT/summary.txt" 2>/dev/null

@@ -216,8 +216,10 @@ def write_summary(out: Path) -> dict[str, object]:
     return check
 
 
-def _f(value: object, digits: int = 1) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "not measured"
+def _f(value: object, digits: int = 1, unit: str = "") -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.{digits}f}{unit}"
+    return "not measured"
 
 
 def summary_text(check: dict[str, object]) -> str:
@@ -258,8 +260,8 @@ def summary_text(check: dict[str, object]) -> str:
             lines.append(
                 f"end to end {size}, {run['clip_seconds']:g} s clip ({run['clip_frames']} frames, audio): job {_f(run['job_fps'])} fps, "
                 f"whole command {_f(run['fps'])} fps, generator alone {_f(run['generator_only_fps'])} fps (batch {run['batch_size']}, "
-                f"{run['dtype']}), ratio {_f(run['ratio_end_to_end_over_generator'], 2)}; GPU busy {_f(run['gpu_busy_steady_percent'])} %; "
-                f"peak GPU {_f(run['cuda_max_memory_allocated_mib'], 0)} MiB, host RSS {_f(run['max_rss_mib'], 0)} MiB; checked: {run.get('check')}"
+                f"{run['dtype']}), ratio {_f(run['ratio_end_to_end_over_generator'], 2)}; GPU busy {_f(run['gpu_busy_steady_percent'], 1, ' %')}; "
+                f"peak GPU {_f(run['cuda_max_memory_allocated_mib'], 0, ' MiB')}, host RSS {_f(run['max_rss_mib'], 0, ' MiB')}; checked: {run.get('check')}"
             )
         if data.get("flat_in_length"):
             lines.append(f"  growth from the shortest to the longest clip: {data['flat_in_length']}")
