@@ -116,6 +116,7 @@ class PartSpec:
     shift: Fraction
     global_header: bool  # whether the destination container wants parameter sets in the extradata
     part: str | None = None  # write the part here (atomically); None: return its bytes
+    rotation: int | None = None  # the source's rotation, when ``source`` is a cut (NUT keeps none)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def render_part(spec: PartSpec, report: Callable[[int, int], None] | None = None
             _STYLIZERS.clear()
             _STYLIZERS[key] = Stylizer.from_weights(weights, spec.inference)
         stylizer = _STYLIZERS[key]
-        window = Window(spec.first, spec.end, spec.shift, spec.global_header)
+        window = Window(spec.first, spec.end, spec.shift, spec.global_header, spec.rotation)
         callback = (lambda count: report(spec.index, count)) if report is not None else None
         with _part_path(spec.part) as part:
             rendered = stylize_part(stylizer, source, part, spec.video, window, report=callback)
@@ -190,13 +191,16 @@ def file_sha256(path: str | os.PathLike) -> str:
 def cut_source(source: str | os.PathLike, first: Fraction, end: Fraction | None) -> bytes:
     """The film stream's packets a segment needs, stream-copied into an in-memory NUT container.
 
+    NUT keeps no rotation: give the worker the source's (``PartSpec.rotation``).
     From the key frame at or before ``first`` up to the first key frame at or after ``end``
     (decoding order), and the packets after it that are shown before ``end`` (open GOPs). Packet
     timestamps are kept (NUT's time base is a multiple of the source's: exact), so the segment's
     bounds mean the same in the cut.
     """
+    from .video import PART_FORMAT, PART_OPTIONS
+
     buffer = io.BytesIO()
-    with open_video(source) as video, av.open(buffer, "w", format="nut") as output:
+    with open_video(source) as video, av.open(buffer, "w", format=PART_FORMAT, container_options=dict(PART_OPTIONS)) as output:
         stream, tb = video.stream, video.info.time_base
         out = output.add_stream_from_template(stream)
         video.container.seek(math.floor(first / tb), stream=stream)

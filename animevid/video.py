@@ -145,6 +145,7 @@ class Window:
     end: Fraction | None
     shift: Fraction
     global_header: bool
+    rotation: int | None = None  # the source's, where the input is a cut (cut_source) that could not keep it
 
 
 def _plan(source: Path, destination: Path, options: VideoOptions, overwrite: bool) -> _Plan:
@@ -219,7 +220,8 @@ def _frame_layout(info: VideoInfo, codec: str, warnings: list[str]) -> tuple[str
     return pixel_format, frame_size
 
 
-PART_FORMAT = "nut"  # parts keep any time base exactly (matroska rounds to ms) and every packet's duration
+PART_FORMAT = "nut"  # parts keep any time base exactly (matroska rounds to ms)
+PART_OPTIONS = {"avoid_negative_ts": "disabled"}  # timestamps as given: never shifted to make a decoding time >= 0
 
 
 def stylize_part(
@@ -237,6 +239,8 @@ def stylize_part(
     source, part = Path(source), Path(part)
     with open_video(source) as video:
         info = video.info
+    if window.rotation is not None:
+        info = dataclasses.replace(info, rotation=window.rotation)
     warnings: list[str] = []
     pixel_format, frame_size = _frame_layout(info, options.codec, warnings)
     plan = _Plan(source, part, PART_FORMAT, info, (), pixel_format, frame_size, (), None, window)
@@ -289,6 +293,8 @@ def _expected_frames(info: VideoInfo, options: VideoOptions) -> int | None:
 
 
 def container_options(plan: _Plan) -> dict[str, str]:
+    if plan.output_format == PART_FORMAT:
+        return dict(PART_OPTIONS)
     # The index up front lets players start before the whole file has arrived.
     return {"movflags": "+faststart"} if plan.output_format in ("mp4", "mov") else {}
 

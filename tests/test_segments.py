@@ -12,6 +12,7 @@ import pytest
 from animevid.options import VideoOptions
 from animevid.segments import cut_source, join_parts, plan_segments
 from animevid.video import PART_FORMAT, Window, stylize_part, stylize_video
+from animevid.video_input import probe_video
 from tests.video_fixtures import IdentityStylizer, make_clip, read_clip, side_packets
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -35,7 +36,8 @@ def split_and_join(source: Path, destination: Path, count: int, options: VideoOp
         if cut:
             input_path = destination.with_name(f"cut{segment.index}.nut")
             input_path.write_bytes(cut_source(source, segment.first, segment.end))
-        window = Window(segment.first, segment.end, plan.shift, global_header)
+        rotation = probe_video(source).rotation if cut else None
+        window = Window(segment.first, segment.end, plan.shift, global_header, rotation)
         rendered = stylize_part(IdentityStylizer(), input_path, part, options, window)
         assert rendered.frames == segment.frames
         frames.append(rendered.frames)
