@@ -121,3 +121,19 @@ def test_a_job_killed_midway_continues_from_its_finished_parts(tmp_path, random_
     result = parallel(source, out, random_weights, VideoOptions(crf=0, preset="ultrafast"), workers=2)
     assert f"{len(finished)} segments reused" in result.summary()
     assert_same_file(single(tmp_path, source, random_weights, VideoOptions(crf=0, preset="ultrafast")), out)
+
+
+def test_cli_workers_write_one_file_and_say_what_each_worker_did(tmp_path, random_weights):
+    from tests.clitools import run_cli
+
+    source = keyframe_clip(tmp_path / "in.mp4", audio="mono")
+    out = tmp_path / "out.mp4"
+    result = run_cli(
+        "stylize", source, out, "--weights", random_weights, "--engine", "torch", "--no-compile",
+        "--devices", "cpu", "--workers", "2", "--segment-seconds", "0.3", "--crf", "0",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "30 frames in" in result.stderr
+    assert result.stderr.count(" pid ") == 2
+    again = run_cli("stylize", source, out, "--weights", random_weights, "--workers", "2")
+    assert again.exit_code != 0 and "already exists" in again.stderr
