@@ -20,6 +20,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import math
 import multiprocessing
@@ -31,7 +32,6 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
-from . import __version__
 from .errors import Interrupted, OutputError
 from .fileio import atomic_path, remove_stale_temporaries
 from .options import InferenceOptions, ParallelOptions, VideoOptions
@@ -145,7 +145,7 @@ def job_key(source: Path, destination: Path, weights_sha256: str, inference: Inf
         "inference": {k: v for k, v in dataclasses.asdict(inference).items() if k != "device"},
         "video": dataclasses.asdict(video),
         "segment_seconds": parallel.segment_seconds,
-        "animevid": __version__,
+        "animevid": importlib.metadata.version("animevid"),  # another version may encode differently
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
