@@ -36,6 +36,7 @@ from .errors import Interrupted, OutputError
 from .fileio import atomic_path, remove_stale_temporaries
 from .options import InferenceOptions, ParallelOptions, VideoOptions
 from .progress import ProgressReporter
+from .resources import usable_cpus
 from .result import StylizeResult
 from .segments import PartResult, PartSpec, Segment, file_sha256, join_parts, plan_segments, render_part
 
@@ -93,7 +94,7 @@ class ProcessBackend:
         self._context = multiprocessing.get_context("spawn")
         self._reports = self._context.Queue()
         cpu_workers = sum(1 for slot in slots if slot == "cpu")
-        self._threads = max(1, (os.cpu_count() or 1) // cpu_workers) if cpu_workers else None
+        self._threads = max(1, usable_cpus() // cpu_workers) if cpu_workers else None
         self._pools: list[concurrent.futures.ProcessPoolExecutor | None] = [None] * len(slots)
 
     def _pool(self, slot: int) -> concurrent.futures.ProcessPoolExecutor:
