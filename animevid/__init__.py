@@ -19,6 +19,7 @@ _EXPORTS = {
     "Stylizer": "animevid.stylizer",
     "InferenceOptions": "animevid.options",
     "VideoOptions": "animevid.options",
+    "ParallelOptions": "animevid.options",
     "AnimeGANGenerator": "animevid.models",
     "AnimeGANv2Generator": "animevid.models",
     "GeneratorWeights": "animevid.weights",
@@ -34,6 +35,7 @@ __all__ = [
     "Stylizer",
     "InferenceOptions",
     "VideoOptions",
+    "ParallelOptions",
     "AnimeGANGenerator",
     "AnimeGANv2Generator",
     "GeneratorWeights",
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
     from .api import stylize
     from .models import AnimeGANGenerator, AnimeGANv2Generator
     from .result import StylizeResult
-    from .options import InferenceOptions, VideoOptions
+    from .options import InferenceOptions, ParallelOptions, VideoOptions
     from .stylizer import Stylizer
     from .weights import GeneratorWeights, load_generator, load_weights, save_weights
 

@@ -17,7 +17,7 @@ from .result import StylizeResult
 from .stylizer import Stylizer, resolve_device, resolve_dtype, resolve_engine, should_compile
 
 if TYPE_CHECKING:
-    from .options import VideoOptions
+    from .options import ParallelOptions, VideoOptions
 
 
 def make_stylizer(
@@ -151,6 +151,7 @@ def stylize(
     progress: bool = True,
     mirror: str | None = None,
     video_options: VideoOptions | None = None,
+    parallel: ParallelOptions | None = None,
 ) -> StylizeResult:
     """Stylize a photo, a folder of photos, or a video, choosing by what ``source`` is.
 
@@ -159,6 +160,8 @@ def stylize(
     unless ``overwrite``, and nothing half-written is ever left at it. ``skip_existing`` (folders
     only) keeps the outputs a previous, interrupted run finished and does the rest.
     ``video_options`` (codec, quality, segment, batch size, ``keep_partial``) apply to videos only.
+    ``parallel`` (videos only): several worker processes, devices, retries; an interrupted job
+    continues when rerun (:func:`animevid.parallel.stylize_video_parallel`).
     """
     source, destination = Path(source), Path(destination)
     _check_existing_policy(overwrite, skip_existing)
@@ -183,9 +186,31 @@ def stylize(
 
     video_options = video_options or VideoOptions()
     frames = check_video_job(source, destination, video_options, overwrite=overwrite)
+    if parallel is not None:
+        return _stylize_video_parallel(source, destination, style, weights, options, video_options, parallel, overwrite, progress, mirror)
     remove_stale_temporaries(destination.parent)  # e.g. half a video from a killed job
     device = resolve_device(options.device)
     if options.compile is None and resolve_engine(options.engine, device, None, resolve_dtype(options.dtype, device)) == "torch":
         options = dataclasses.replace(options, compile=should_compile(device, frames))
     stylizer = make_stylizer(style, weights, options, mirror, progress)
     return stylize_video(stylizer, source, destination, video_options, overwrite=overwrite, progress=progress)
+
+
+def _stylize_video_parallel(
+    source: Path, destination: Path, style: str | None, weights: str | os.PathLike | None, options: InferenceOptions,
+    video_options: VideoOptions, parallel: ParallelOptions, overwrite: bool, progress: bool, mirror: str | None,
+) -> StylizeResult:  # fmt: skip
+    from .parallel import stylize_video_parallel
+
+    if (style is None) == (weights is None):
+        raise UsageError("give exactly one of --style NAME or --weights FILE")
+    if video_options.keep_partial:
+        raise UsageError("--keep-partial applies to one process; with --devices/--workers an interrupted job keeps its finished segments")
+    if weights is None:
+        from .styles import resolve_style
+
+        weights = resolve_style(style, mirror=mirror, progress=progress)
+    remove_stale_temporaries(destination.parent)
+    return stylize_video_parallel(
+        source, destination, weights, options, video_options, parallel, overwrite=overwrite, progress=progress
+    )

@@ -96,3 +96,30 @@ class VideoOptions:
             return {}
         crf = DEFAULT_CRF if self.crf is None else self.crf
         return {"crf": str(crf), "preset": self.preset or default_preset}
+
+
+# -- several worker processes ----------------------------------------------------------------------
+
+DEFAULT_RETRIES = 2  # failed attempts of one segment tolerated (each on a fresh worker process)
+DEFAULT_SEGMENT_SECONDS = 60.0  # about this long each; more segments balance workers better, each costs a key frame
+
+
+@dataclass(frozen=True)
+class ParallelOptions:
+    """One video across several worker processes (animevid.parallel). Validated on creation."""
+
+    devices: str = "cpu"  # "cpu", "all" (every CUDA device), or a list such as "cuda:0,cuda:1"
+    workers: int | None = None  # worker processes; None: one per device (on the CPU: 2)
+    retries: int = DEFAULT_RETRIES
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {self.workers}")
+        if self.retries < 0:
+            raise UsageError(f"--retries must be at least 0, got {self.retries}")
+        if not (math.isfinite(self.segment_seconds) and self.segment_seconds > 0):
+            raise UsageError(f"--segment-seconds must be > 0, got {self.segment_seconds}")
+        names = [name.strip() for name in self.devices.split(",")]
+        if not all(name in ("cpu", "all") or name == "cuda" or name.startswith("cuda:") for name in names):
+            raise UsageError(f"--devices takes cpu, all, or cuda:N,cuda:M,..., got {self.devices!r}")

@@ -17,6 +17,7 @@ class StylizeResult:
     batch_size: int = 1
     skipped: int = 0  # folder jobs with skip_existing: outputs already there, left as they were
     engine: str = "torch"  # what ran the generator: torch or openvino
+    details: tuple[str, ...] = ()  # more summary lines (several workers: one per worker)
 
     @property
     def rate(self) -> float:
@@ -25,7 +26,8 @@ class StylizeResult:
     def summary(self) -> str:
         unit = "frames" if self.kind == "video" else "images"
         kept = f"; {self.skipped} existing outputs kept" if self.skipped else ""
-        return (
+        line = (
             f"{self.count} {unit} in {self.seconds:.1f} s ({self.rate:.2f} {unit}/s) "
             f"on {self.device}, {self.dtype}, batch size {self.batch_size}, {self.engine} engine{kept}"
         )
+        return "\n".join([line, *self.details])

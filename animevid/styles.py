@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,8 @@ from .errors import AnimevidError, DownloadError, StyleNotFoundError, UsageError
 from .fileio import remove_stale_temporaries
 from .progress import ProgressReporter
 from .weights import LEGACY_ARCHITECTURE, load_weights, read_metadata, save_weights
+
+logger = logging.getLogger(__name__)
 
 RAW_GITHUB = "https://raw.githubusercontent.com/"
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -312,8 +314,7 @@ def fetch_style(
     remove_leftovers()
     workdir = downloads_dir() / f"{name}-{official.commit[:12]}"
     total = sum(remote.size for remote in official.files) if all(r.size for r in official.files) else None
-    if progress:
-        print(f"fetching style {name!r}: {official.describe()} from {base}", file=sys.stderr)
+    logger.info("fetching style %r: %s from %s", name, official.describe(), base)
     with ProgressReporter(f"fetch {name}", total=total, unit="bytes", interval=2.0, enabled=progress) as bar:
         advance = _both(bar.advance, on_bytes)
         local = [_fetch_file(official, remote, base, workdir, advance, timeout) for remote in official.files]

@@ -21,6 +21,7 @@ playable file holding the frames done so far.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import math
@@ -130,6 +131,23 @@ class _Plan:
     frame_size: tuple[int, int]  # (height, width) written: upright, padded to what the pixel format needs
     warnings: tuple[str, ...]
     expected_frames: int | None
+    window: Window | None = None  # set for a segment's part (animevid.segments): which frames, how shifted
+
+
+@dataclass(frozen=True)
+class Window:
+    """The frames of one segment, on the stream's own clock (pts × time base, exact), and where its part goes.
+
+    Replaces --start/--end for the decoder: the frames kept are those timed ``first <= t < end``,
+    written at ``t - shift``; only the film's stream is read. ``global_header``: whether the part's
+    encoder puts its parameter sets in the extradata (as the final container needs) or in-band.
+    """
+
+    first: Fraction
+    end: Fraction | None
+    shift: Fraction
+    global_header: bool
+    rotation: int | None = None  # the source's, where the input is a cut (cut_source) that could not keep it
 
 
 def _plan(source: Path, destination: Path, options: VideoOptions, overwrite: bool) -> _Plan:
@@ -149,15 +167,7 @@ def _plan(source: Path, destination: Path, options: VideoOptions, overwrite: boo
         warnings += _side_streams(video.container, video.stream, output_codecs, destination.suffix, copied)
     if options.start is not None and info.duration is not None and options.start >= info.duration:
         raise UsageError(f"--start {options.start:g} s is not before the end of the video ({info.duration:.2f} s)")
-    pixel_format = _pixel_format(options.codec)
-    height, width = info.upright_size
-    pad_h, pad_w = _chroma_alignment(pixel_format)
-    frame_size = (height + (-height % pad_h), width + (-width % pad_w))
-    if frame_size != (height, width):
-        warnings.append(
-            f"{pixel_format} needs even sides: the {width}x{height} frames are written as "
-            f"{frame_size[1]}x{frame_size[0]} (last row/column repeated)"
-        )
+    pixel_format, frame_size = _frame_layout(info, options.codec, warnings)
     return _Plan(
         source, destination, output_format, info, tuple(copied), pixel_format, frame_size, tuple(warnings),
         _expected_frames(info, options),
@@ -198,6 +208,58 @@ def _side_streams(
     return warnings
 
 
+def _frame_layout(info: VideoInfo, codec: str, warnings: list[str]) -> tuple[str, tuple[int, int]]:
+    """The pixel format written and the (height, width) of the frames: upright, padded as it needs."""
+    pixel_format = _pixel_format(codec)
+    height, width = info.upright_size
+    pad_h, pad_w = _chroma_alignment(pixel_format)
+    frame_size = (height + (-height % pad_h), width + (-width % pad_w))
+    if frame_size != (height, width):
+        warnings.append(
+            f"{pixel_format} needs even sides: the {width}x{height} frames are written as "
+            f"{frame_size[1]}x{frame_size[0]} (last row/column repeated)"
+        )
+    return pixel_format, frame_size
+
+
+PART_FORMAT = "nut"  # parts keep any time base exactly (matroska rounds to ms)
+PART_OPTIONS = {"avoid_negative_ts": "disabled"}  # timestamps as given: never shifted to make a decoding time >= 0
+
+
+def stylize_part(
+    stylizer: Stylizer, source: str | os.PathLike, part: str | os.PathLike, options: VideoOptions, window: Window,
+    *, report: Callable[[int], None] | None = None,
+) -> PartFrames:  # fmt: skip
+    """Stylize the frames of ``window`` into ``part``, a video-only NUT file written atomically.
+
+    Returns the frame count and the packets' durations, which NUT does not store.
+
+    Frames are encoded exactly as :func:`stylize_video` encodes them (codec, options, pixel
+    format, upright, padded), each with its timestamp shifted by ``window.shift``; the part's first
+    frame is a key frame. ``report`` is called with frame counts as they are encoded.
+    """
+    source, part = Path(source), Path(part)
+    with open_video(source) as video:
+        info = video.info
+    if window.rotation is not None:
+        info = dataclasses.replace(info, rotation=window.rotation)
+    warnings: list[str] = []
+    pixel_format, frame_size = _frame_layout(info, options.codec, warnings)
+    plan = _Plan(source, part, PART_FORMAT, info, (), pixel_format, frame_size, (), None, window)
+    options = dataclasses.replace(options, keep_partial=False, start=None, end=None)
+    batch_size = options.batch_size or stylizer.default_batch_size(*frame_size)
+    stylizer.memory_plan(*frame_size, batch_size)
+    job = _VideoJob(stylizer, plan, options, batch_size, False, report)
+    frames = job.run()
+    return PartFrames(frames, tuple(d * info.time_base for d in job.encoder.muxed_durations))
+
+
+@dataclass(frozen=True)
+class PartFrames:
+    frames: int
+    durations: tuple[Fraction, ...]  # seconds, of each video packet of the part in file order
+
+
 _SUPPORTED_CODECS: dict[str, set[str]] = {}
 
 
@@ -230,6 +292,13 @@ def _expected_frames(info: VideoInfo, options: VideoOptions) -> int | None:
 
 
 # -- the pipeline ----------------------------------------------------------------------------------
+
+
+def container_options(plan: _Plan) -> dict[str, str]:
+    if plan.output_format == PART_FORMAT:
+        return dict(PART_OPTIONS)
+    # The index up front lets players start before the whole file has arrived.
+    return {"movflags": "+faststart"} if plan.output_format in ("mp4", "mov") else {}
 
 
 class _Terminated(KeyboardInterrupt):
@@ -320,26 +389,30 @@ class _Outcome:
 
 
 class _VideoJob:
-    def __init__(self, stylizer: Stylizer, plan: _Plan, options: VideoOptions, batch_size: int, progress: bool) -> None:
+    def __init__(
+        self, stylizer: Stylizer, plan: _Plan, options: VideoOptions, batch_size: int, progress: bool,
+        report: Callable[[int], None] | None = None,
+    ) -> None:  # fmt: skip
         self.stylizer = stylizer
         self.plan = plan
         self.options = options
         self.batch_size = batch_size
         self.progress = progress
+        self.report = report  # called with each batch's frame count once encoded (a segment worker's parent bar)
 
     def run(self) -> int:
         plan = self.plan
         with atomic_path(plan.destination) as tmp, open_video(plan.source) as video:
             source = video.container
             try:
-                output = av.open(str(tmp), "w", format=plan.output_format, container_options=self._container_options())
+                output = av.open(str(tmp), "w", format=plan.output_format, container_options=container_options(plan))
             except (av.FFmpegError, OSError) as exc:
                 raise OutputError(f"cannot write {plan.destination}: {reason(exc)}") from None
             closed = False
             try:
                 video_out, side_out = self._add_streams(source, output)
                 layout = self._colour_layout(source.streams[plan.info.stream_index], video_out)
-                encoder = _Encoder(plan, output, video_out, side_out, layout)
+                encoder = self.encoder = _Encoder(plan, output, video_out, side_out, layout)
                 outcome = self._run_stages(source, encoder, layout)
                 if not outcome.finalize:
                     raise outcome.error
@@ -379,10 +452,6 @@ class _VideoJob:
     def _default_preset(self) -> str:
         return CUDA_TUNING.preset if self.stylizer.uses_cuda else DEFAULT_PRESET
 
-    def _container_options(self) -> dict[str, str]:
-        # The index up front lets players start before the whole file has arrived.
-        return {"movflags": "+faststart"} if self.plan.output_format in ("mp4", "mov") else {}
-
     def _add_streams(self, source: av.container.InputContainer, output: av.container.OutputContainer):
         plan, info = self.plan, self.plan.info
         video_in = source.streams[plan.info.stream_index]
@@ -396,6 +465,10 @@ class _VideoJob:
         # Timestamps are copied from the source frames: the output counts in the source's units.
         video_out.time_base = info.time_base
         video_out.codec_context.time_base = info.time_base
+        if plan.window is not None:  # a part: parameter sets where the final container wants them
+            flags = video_out.codec_context.flags
+            global_header = av.codec.context.Flags.global_header
+            video_out.codec_context.flags = flags | global_header if plan.window.global_header else flags & ~global_header
         if not self.stylizer.uses_cuda:
             # The CPU generator is ~1000x slower than encoding; extra encoder threads would only
             # compete with its OpenMP threads, which degrade badly when they do not get a core.
@@ -429,7 +502,7 @@ class _VideoJob:
         with ProgressReporter("stylize", total=self.plan.expected_frames, unit="frames", enabled=self.progress) as bar:
             threads = [
                 stages.spawn(lambda: decoder.run(decoder_threads), "animevid-decode"),
-                stages.spawn(lambda: encoder.run(stylized, stages, bar), "animevid-encode"),
+                stages.spawn(lambda: encoder.run(stylized, stages, _Reported(bar, self.report)), "animevid-encode"),
             ]
             try:
                 batches = _drain(decoded, stages)
@@ -451,7 +524,7 @@ class _VideoJob:
             if written == 0:
                 return _Outcome(0, InputError(f"{self.plan.source} has no video frames in the requested range"), False)
             shortfall = shortfall_warning(self.plan.source, written, self.plan.info)
-            if shortfall and self.options.start is None and self.options.end is None:
+            if shortfall and self.options.start is None and self.options.end is None and self.plan.window is None:
                 logger.warning(shortfall)
             return _Outcome(written, None, True)
         if isinstance(error, KeyboardInterrupt):
@@ -466,6 +539,18 @@ class _VideoJob:
                 "try a smaller --batch-size or --max-side"
             ), False)  # fmt: skip
         return _Outcome(written, error, False)
+
+
+class _Reported:
+    """A progress bar that also tells ``report`` how many frames were encoded."""
+
+    def __init__(self, bar: ProgressReporter, report: Callable[[int], None] | None) -> None:
+        self.bar, self.report = bar, report
+
+    def advance(self, count: int = 1) -> None:
+        self.bar.advance(count)
+        if self.report is not None:
+            self.report(count)
 
 
 def _join(threads: list[threading.Thread], stages: _Stages) -> None:
@@ -507,6 +592,7 @@ class _Decoder:
         self._side: list[av.Packet] = []
         self._held: list[av.Packet] = []  # side packets seen before the first kept frame of a segment
         self._shift: Fraction | None = None if options.start is not None else Fraction(0)  # seconds
+        self.window = plan.window
         self._resized_warned = False
 
     def run(self, threads: int) -> None:
@@ -515,7 +601,9 @@ class _Decoder:
         side_open = set(self.plan.copied)  # side streams that may still have packets before --end
         video_open = True
         try:
-            if self.options.start:
+            if self.window is not None:
+                self.source.seek(math.floor(self.window.first / self.time_base), stream=self.video)
+            elif self.options.start:
                 offset = self.plan.info.start_pts + math.floor(self.options.start / self.time_base)
                 self.source.seek(offset, stream=self.video)  # to the keyframe at or before --start
             for packet in self.source.demux(streams):
@@ -548,6 +636,13 @@ class _Decoder:
         """Decode one packet's frames into the batch; False once past --end."""
         for frame in packet.decode():
             pts = self.clock.pts(frame)
+            if self.window is not None:
+                if not self._in_window(pts):
+                    if self.window.end is not None and pts * self.time_base >= self.window.end:
+                        return False
+                    continue
+                self._add_frame(frame, pts - round(self.window.shift / self.time_base))
+                continue
             seconds = self.clock.seconds(pts)
             if self.options.start is not None and seconds < self.options.start:
                 continue
@@ -558,6 +653,10 @@ class _Decoder:
                 self._side.extend(self._held_in_segment())
             self._add_frame(frame, pts - round(self._shift / self.time_base))
         return True
+
+    def _in_window(self, pts: int) -> bool:
+        time = pts * self.time_base
+        return time >= self.window.first and (self.window.end is None or time < self.window.end)
 
     def _add_frame(self, frame: av.VideoFrame, pts: int) -> None:
         if self._pixels is None:
@@ -670,6 +769,7 @@ class _Encoder:
         info = plan.info
         self._nominal_duration = max(1, round(1 / (info.nominal_rate * info.time_base)))
         self._durations: dict[int, int] = {}  # pts -> duration of frames inside the encoder (its delay bounds it)
+        self.muxed_durations: list[int] = []  # of every video packet muxed, in order (parts: NUT does not store them)
 
     def run(self, channel: queue.Queue, stages: _Stages, bar: ProgressReporter) -> None:
         while True:
@@ -716,4 +816,5 @@ class _Encoder:
             duration = self._durations.pop(packet.pts, 0) if packet.pts is not None else 0
             if not packet.duration and duration:
                 packet.duration = duration
+            self.muxed_durations.append(packet.duration or 0)
             self.output.mux(packet)

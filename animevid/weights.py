@@ -75,6 +75,12 @@ class GeneratorWeights:
         if problems:
             raise WeightsError(f"weights do not fit the {self.architecture} generator: {problems}")
 
+    def generator(self) -> nn.Module:
+        """The generator with these weights, under their semantics, in eval mode (on the CPU), without grad."""
+        model = build_generator(self.architecture, self.semantics)
+        model.load_state_dict(self.state_dict)
+        return model.eval().requires_grad_(False)
+
 
 def _check_architecture(architecture: str, semantics: str) -> None:
     if architecture not in GENERATORS:
@@ -88,6 +94,25 @@ def build_generator(architecture: str, semantics: str) -> nn.Module:
     """A freshly initialized generator of ``architecture`` computing under ``semantics``."""
     _check_architecture(architecture, semantics)
     return GENERATORS[architecture](semantics)
+
+
+def random_weights(architecture: str = "animegan-v1", semantics: str = "tf1", *, seed: int = 0) -> GeneratorWeights:
+    """Seeded random weights in the official layout, for tests and benchmarks (no trained weights needed).
+
+    The norm layers' scales and shifts are drawn like trained ones' (0.5 to 1.5, -0.2 to 0.2)
+    instead of PyTorch's 1 and 0: with those, a norm layer wired wrongly would change nothing,
+    and the outputs of different seeds would hardly differ. The same seed gives the same tensors.
+    """
+    with torch.random.fork_rng(devices=[]):  # the caller's random state is left as it was
+        torch.manual_seed(seed)
+        model = build_generator(architecture, semantics)  # PyTorch's initializers, from the seed
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name.endswith("norm.weight"):
+                    param.uniform_(0.5, 1.5)
+                elif name.endswith("norm.bias"):
+                    param.uniform_(-0.2, 0.2)
+    return GeneratorWeights(model.state_dict(), architecture, semantics)
 
 
 def save_weights(
@@ -235,7 +260,4 @@ def load_weights(source: str | os.PathLike, *, semantics: str | None = None) -> 
 
 def load_generator(source: str | os.PathLike, *, semantics: str | None = None) -> nn.Module:
     """The generator of ``source``'s weights, under their semantics, in eval mode (on the CPU), without grad."""
-    weights = load_weights(source, semantics=semantics)
-    generator = build_generator(weights.architecture, weights.semantics)
-    generator.load_state_dict(weights.state_dict)
-    return generator.eval().requires_grad_(False)
+    return load_weights(source, semantics=semantics).generator()

@@ -65,18 +65,10 @@ def default_settings(device: torch.device, quick: bool) -> EngineSettings:
 
 
 def seeded_generator(seed: int = 0):
-    """Random weights in the official layout; norm affines drawn like trained ones'."""
-    from animevid.models import AnimeGANGenerator
+    """The v1 generator with seeded random weights (:func:`animevid.weights.random_weights`), ready for inference."""
+    from animevid.weights import random_weights
 
-    torch.manual_seed(seed)
-    generator = AnimeGANGenerator().eval().requires_grad_(False)
-    with torch.no_grad():
-        for name, param in generator.named_parameters():
-            if name.endswith("norm.weight"):
-                param.uniform_(0.5, 1.5)
-            elif name.endswith("norm.bias"):
-                param.uniform_(-0.2, 0.2)
-    return generator
+    return random_weights(seed=seed).generator()
 
 
 @contextlib.contextmanager

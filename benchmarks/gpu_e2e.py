@@ -12,8 +12,10 @@ generator alone (:meth:`Stylizer.frames` on frames already on the device, same b
 precision) for the ratio end to end / generator only. The parent checks every output file: as
 many frames as the source, the audio packets identical to the source's.
 
-``--encoders N,M``: the sweep of the chunked encoder count, through ``VideoOptions(encoders=...)``;
-skipped with a note where the installed animevid has no such option.
+``--workers N,M``: the same command with ``--devices <device> --workers N`` (several worker
+processes on the one GPU, each with its own decoder and encoder, on consecutive segments joined
+losslessly: chunked encoding), on the longest clip; ``--encoders N,M``: ``VideoOptions(encoders=N)``.
+Either sweep is skipped with a note where the installed animevid has no such option.
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ def child(args: argparse.Namespace) -> dict[str, object]:
     command = ["stylize", args.source, args.destination, "--weights", args.weights, "--device", args.device, "--overwrite"]
     if args.dtype:
         command += ["--dtype", args.dtype]
+    if args.workers:
+        command += ["--devices", args.device, "--workers", str(args.workers)]
     report: dict[str, object] = {"command": "animevid " + " ".join(command)}
     started = time.perf_counter()
     with Sampler(device) as sampler:
@@ -217,18 +221,33 @@ def parent(args: argparse.Namespace) -> dict[str, object]:
             }  # fmt: skip
         result["runs"].append(run)
         longest = clip
-    if args.encoders:
-        if "encoders" not in {field.name for field in dataclasses.fields(VideoOptions)}:
-            result["encoders_sweep_note"] = "VideoOptions has no 'encoders' option in this animevid: sweep skipped"
-        else:
-            for count in args.encoders:
-                out = workdir / f"out-encoders-{count}.mp4"
-                run = run_child([str(longest), str(out), *common, "--encoders", str(count)], args.timeout)
-                if run["status"] == "ok":
-                    frames = stream_summary(longest)["video_frames"]
-                    run["fps"] = frames / run["wall_s"]
-                    run["frames_equal"] = stream_summary(out)["video_frames"] == frames
-                result["encoders_sweep"].append({"encoders": count, **run})
+    import animevid.options
+
+    sweeps = (
+        ("workers", args.workers, hasattr(animevid.options, "ParallelOptions"), "animevid has no ParallelOptions (--devices/--workers)"),
+        ("encoders", args.encoders, "encoders" in {field.name for field in dataclasses.fields(VideoOptions)},
+         "VideoOptions has no 'encoders' option in this animevid"),
+    )  # fmt: skip
+    notes = []
+    for option, counts, present, missing in sweeps:
+        if not counts:
+            continue
+        if not present:
+            notes.append(f"{missing}: the {option} sweep is skipped")
+            continue
+        for count in counts:
+            out = workdir / f"out-{option}-{count}.mp4"
+            run = run_child([str(longest), str(out), *common, f"--{option}", str(count)], args.timeout)
+            if run["status"] == "ok" and run.get("exit_code") == 0:
+                source, written = stream_summary(longest), stream_summary(out)
+                run["fps"] = source["video_frames"] / run["wall_s"]
+                run["check"] = {
+                    "frames_equal": written["video_frames"] == source["video_frames"],
+                    "audio_packets_equal": written["audio"] == source["audio"] and source["audio_packets"] > 0,
+                }
+            result["encoders_sweep"].append({"option": option, "encoders": count, **run})
+    if notes:
+        result["encoders_sweep_note"] = "; ".join(notes)
     runs = [run for run in result["runs"] if run.get("status") == "ok" and "max_rss_mib" in run]
     if len(runs) >= 2:
         result["flat_in_length"] = {
@@ -251,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--seconds", type=lambda text: [float(v) for v in text.split(",")], default=[5.0, 20.0])
     parser.add_argument("--encoders", type=lambda text: [int(v) for v in text.split(",")] if "," in text else int(text), default=None)
+    parser.add_argument("--workers", type=lambda text: [int(v) for v in text.split(",")] if "," in text else int(text), default=None)
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds per child run")
     parser.add_argument("--json", type=Path, help="write the result here (else stdout)")
     args = parser.parse_args(argv)
@@ -259,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if isinstance(args.encoders, int):
         args.encoders = [args.encoders]
+    if isinstance(args.workers, int):
+        args.workers = [args.workers]
     result = parent(args)
     text = json.dumps(result, indent=2)
     if args.json:

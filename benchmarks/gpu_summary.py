@@ -180,7 +180,8 @@ def suggested_tuning(generator: dict[str, object], stages: dict[str, object], e2
         suggestion["encode_fps_auto_threads_by_preset"] = presets
     sweep = [run for data in e2e.values() if isinstance(data, dict) for run in (data.get("encoders_sweep") or []) if run.get("status") == "ok"]
     if sweep:
-        suggestion["encoders"] = max(sweep, key=lambda run: run["fps"])["encoders"]
+        fastest = max(sweep, key=lambda run: run["fps"])
+        suggestion["encoders"] = f"{fastest.get('option', 'encoders')}={fastest['encoders']} ({fastest['fps']:.1f} fps, whole command)"
     return suggestion
 
 
@@ -268,7 +269,10 @@ def summary_text(check: dict[str, object]) -> str:
         if data.get("encoders_sweep_note"):
             lines.append(f"  {data['encoders_sweep_note']}")
         for run in data.get("encoders_sweep") or []:
-            lines.append(f"  encoders={run['encoders']}: {_f(run.get('fps'))} fps (whole command), status {run.get('status')}")
+            lines.append(
+                f"  {run.get('option', 'encoders')}={run['encoders']}: {_f(run.get('fps'))} fps (whole command), "
+                f"status {run.get('status')}, checked: {run.get('check')}"
+            )
     lines += ["", "targets: " + json.dumps(check["targets"]), "suggested animevid/tuning.py CUDA values: " + json.dumps(check["suggested_tuning"], default=str), ""]
     return "\n".join(lines)
 

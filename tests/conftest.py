@@ -43,19 +43,10 @@ def one_torch_thread():
 
 
 def random_generator_weights(seed: int, architecture: str = "animegan-v1", semantics: str = "tf1"):
-    """Seeded random :class:`animevid.weights.GeneratorWeights` with non-trivial norm affines, so that a
-    wrong mapping changes the output and different seeds differ visibly."""
-    from animevid.weights import GeneratorWeights, build_generator
+    """Seeded random :class:`animevid.weights.GeneratorWeights` (see :func:`animevid.weights.random_weights`)."""
+    from animevid.weights import random_weights
 
-    torch.manual_seed(seed)
-    generator = build_generator(architecture, semantics)
-    with torch.no_grad():
-        for name, param in generator.named_parameters():
-            if name.endswith("norm.weight"):
-                param.uniform_(0.5, 1.5)
-            elif name.endswith("norm.bias"):
-                param.uniform_(-0.2, 0.2)
-    return GeneratorWeights(generator.state_dict(), architecture, semantics)
+    return random_weights(architecture, semantics, seed=seed)
 
 
 @pytest.fixture(scope="session")

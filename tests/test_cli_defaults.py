@@ -17,7 +17,7 @@ import animevid.train.smooth
 from animevid import video
 from animevid._cli import main
 from animevid._cli.defaults import LibraryDefault, library_option
-from animevid.options import AUTO_COMPILE_MIN_FRAMES, InferenceOptions
+from animevid.options import AUTO_COMPILE_MIN_FRAMES, InferenceOptions, ParallelOptions
 from animevid.train.frames import DEFAULT_THRESHOLDS, ExtractOptions
 from animevid.video import VideoOptions
 from tests.clitools import run_cli
@@ -37,7 +37,11 @@ def field_names(dataclass: type) -> set[str]:
 
 
 def test_every_option_field_has_its_cli_option():
-    assert bound_fields("stylize") == {"InferenceOptions": field_names(InferenceOptions), "VideoOptions": field_names(VideoOptions)}
+    # --devices and --workers have no default: either one given makes the job one of several processes.
+    parallel = field_names(ParallelOptions) - {"devices", "workers"}
+    assert bound_fields("stylize") == {
+        "InferenceOptions": field_names(InferenceOptions), "VideoOptions": field_names(VideoOptions), "ParallelOptions": parallel,
+    }  # fmt: skip
     assert bound_fields("extract-frames") == {"ExtractOptions": field_names(ExtractOptions)}
     assert bound_fields("smooth") == {"smooth_folder": {"size", "jpeg_quality"}}
 

@@ -17,23 +17,29 @@ import click
 from ..errors import AnimevidError
 
 
-class _WarningLine(logging.Handler):
-    """Library warnings (the ``animevid`` logger) as ``warning: ...`` lines on stderr, resolved per
-    call so that a progress bar's redirection of stderr is honoured."""
+class _MessageLine(logging.Handler):
+    """The library's messages (the ``animevid`` logger) as lines on stderr: warnings as ``warning: ...``,
+    information (what a slow first step is doing: fetching a style, converting for OpenVINO) as it is.
+    stderr is resolved per call so that a progress bar's redirection of it is honoured."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        click.echo(f"warning: {record.getMessage()}", err=True)
+        prefix = "warning: " if record.levelno >= logging.WARNING else ""
+        click.echo(f"{prefix}{record.getMessage()}", err=True)
 
 
 @contextlib.contextmanager
-def _warnings_on_stderr() -> Iterator[None]:
+def _messages_on_stderr() -> Iterator[None]:
     logger = logging.getLogger("animevid")
-    handler = _WarningLine(logging.WARNING)
+    handler = _MessageLine(logging.INFO)
+    previous_level = logger.level
     logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
     try:
         yield
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(previous_level)
 
 
 class _Group(click.Group):
@@ -48,7 +54,7 @@ class _Group(click.Group):
         # An OMP_WAIT_POLICY set by the user wins.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
-            with _warnings_on_stderr():
+            with _messages_on_stderr():
                 return super().invoke(ctx)
         except AnimevidError as exc:
             click.echo(f"error: {exc}", err=True)

@@ -22,6 +22,10 @@ def _video_options():
     return _options_module().VideoOptions
 
 
+def _parallel_options():
+    return _options_module().ParallelOptions
+
+
 @click.command()
 @click.argument("source", type=click.Path(path_type=str))
 @click.argument("destination", type=click.Path(path_type=str))
@@ -71,6 +75,22 @@ def _video_options():
     shown=lambda: "on with CUDA",
     help="Video: convert YUV <-> RGB on the generator's device, not with swscale on the host [default: {default}].",
 )  # fmt: skip
+@click.option(
+    "--devices", type=str, default=None,
+    help="Video: split it across worker processes on these devices: cpu, all (every GPU) or cuda:0,cuda:1.",
+)  # fmt: skip
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None,
+    help="Video: worker processes (default: one per device; 2 on the CPU). Implies --devices cpu if none given.",
+)  # fmt: skip
+@library_option(
+    "--retries", type=click.IntRange(min=0), owner=_parallel_options,
+    help="With --devices/--workers: retries of a failed segment, each on a fresh worker.",
+)  # fmt: skip
+@library_option(
+    "--segment-seconds", type=click.FloatRange(min=0, min_open=True), owner=_parallel_options,
+    help="With --devices/--workers: about how long each segment is.",
+)  # fmt: skip
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option(
     "--skip-existing", is_flag=True,
@@ -98,6 +118,10 @@ def stylize(
     preset: str | None,
     keep_partial: bool,
     colour_on_device: bool | None,
+    devices: str | None,
+    workers: int | None,
+    retries: int,
+    segment_seconds: float,
     overwrite: bool,
     skip_existing: bool,
     quiet: bool,
@@ -126,9 +150,12 @@ def stylize(
         codec=codec, crf=crf, preset=preset, batch_size=batch_size, start=start, end=end, keep_partial=keep_partial,
         colour_on_device=colour_on_device,
     )
+    parallel = None
+    if devices is not None or workers is not None:
+        parallel = _parallel_options()(devices=devices or "cpu", workers=workers, retries=retries, segment_seconds=segment_seconds)
     result = run(
         source, destination, style=style, weights=weights, options=options, overwrite=overwrite,
-        skip_existing=skip_existing, progress=not quiet, mirror=mirror, video_options=video_options,
+        skip_existing=skip_existing, progress=not quiet, mirror=mirror, video_options=video_options, parallel=parallel,
     )  # fmt: skip
     if not quiet:
         click.echo(result.summary(), err=True)
