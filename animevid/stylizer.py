@@ -157,7 +157,8 @@ def is_compile_failure(error: BaseException) -> bool:
     from torch._dynamo.exc import TorchDynamoException
     from torch._inductor import exc as inductor_exc
 
-    compile_errors = (TorchDynamoException, inductor_exc.CppCompileError, inductor_exc.CUDACompileError, inductor_exc.LoweringException)
+    names = ("CppCompileError", "CUDACompileError", "LoweringException")  # not every torch version has each
+    compile_errors = (TorchDynamoException, *(getattr(inductor_exc, name) for name in names if hasattr(inductor_exc, name)))
     seen: set[int] = set()
     cause: BaseException | None = error
     while cause is not None and id(cause) not in seen:  # the chain an error was raised from, and inside
