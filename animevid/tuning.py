@@ -3,8 +3,8 @@
 None of these has been measured on a GPU yet (no device was lent when they were written): they
 are the design's first guesses, to be set from the device run (``benchmarks/gpu_check.sh``, whose
 summary names the figure behind each field). Change them here and nowhere else: the stylizer
-(batch size, memory format, colour conversion), the compile policy and the video encoder read
-them from :data:`CUDA`.
+(batch size, memory format, colour conversion), the compile policy, the video encoder (preset)
+and the worker processes per GPU (animevid.parallel) read them from :data:`CUDA`.
 
 This module imports neither torch nor PyAV, so the command line can read it for ``--help``.
 """
@@ -31,7 +31,9 @@ class CudaTuning:
     channels_last: bool = True
     compile: bool = False  # the compile=None (auto) choice on CUDA
     colour_on_device: bool = True  # the colour_on_device=None (auto) choice on CUDA (animevid.colour)
-    encoders: int = 1  # libx264 instances encoding at once (one: the pipeline's single encoder thread)
+    # Worker processes per GPU with --devices (animevid.parallel): each has its own decoder and
+    # libx264 on consecutive segments (chunked encoding), for when one encoder cannot keep up.
+    workers_per_gpu: int = 1
     preset: str = DEFAULT_PRESET  # libx264/libx265 preset when --preset is not given
     measured: str | None = None
 

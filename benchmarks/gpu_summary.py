@@ -181,7 +181,7 @@ def suggested_tuning(generator: dict[str, object], stages: dict[str, object], e2
     sweep = [run for data in e2e.values() if isinstance(data, dict) for run in (data.get("encoders_sweep") or []) if run.get("status") == "ok"]
     if sweep:
         fastest = max(sweep, key=lambda run: run["fps"])
-        suggestion["encoders"] = f"{fastest.get('option', 'encoders')}={fastest['encoders']} ({fastest['fps']:.1f} fps, whole command)"
+        suggestion["workers_per_gpu"] = f"{fastest.get('option', 'encoders')}={fastest['encoders']} ({fastest['fps']:.1f} fps, whole command)"
     return suggestion
 
 
