@@ -81,6 +81,7 @@ def stylize_video(
     *,
     overwrite: bool = False,
     progress: bool = True,
+    bar: ProgressReporter | None = None,
 ) -> StylizeResult:
     """Stylize every frame of ``source`` into the video file ``destination``.
 
@@ -89,7 +90,8 @@ def stylize_video(
     dropped with a warning); rotation metadata is applied to the pixels, so the output is
     upright without metadata; odd sides are padded to even by repeating the last row or column.
     The destination is never overwritten unless ``overwrite``, is refused if it is the source,
-    and never receives a half-written file unless ``options.keep_partial``.
+    and never receives a half-written file unless ``options.keep_partial``. ``bar``: count the
+    frames on this (open) progress bar, e.g. a folder job's, instead of one of the video's own.
     """
     options = options or VideoOptions()
     source, destination = Path(source), Path(destination)
@@ -99,7 +101,7 @@ def stylize_video(
     height, width = plan.frame_size
     batch_size = options.batch_size or stylizer.default_batch_size(height, width)
     stylizer.memory_plan(height, width, batch_size)  # refuses a frame size that cannot fit, before any work
-    job = _VideoJob(stylizer, plan, options, batch_size, progress)
+    job = _VideoJob(stylizer, plan, options, batch_size, progress, bar)
     started = time.perf_counter()
     try:
         with _sigterm_raises_keyboard_interrupt():
@@ -318,12 +320,16 @@ class _Outcome:
 
 
 class _VideoJob:
-    def __init__(self, stylizer: Stylizer, plan: _Plan, options: VideoOptions, batch_size: int, progress: bool) -> None:
+    def __init__(
+        self, stylizer: Stylizer, plan: _Plan, options: VideoOptions, batch_size: int, progress: bool,
+        bar: ProgressReporter | None = None,
+    ) -> None:  # fmt: skip
         self.stylizer = stylizer
         self.plan = plan
         self.options = options
         self.batch_size = batch_size
         self.progress = progress
+        self.bar = bar
 
     def run(self) -> int:
         plan = self.plan
@@ -397,7 +403,7 @@ class _VideoJob:
         stylized: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
         decoder = _Decoder(self.plan, self.options, source, self.batch_size, inputs, decoded, stages)
         decoder_threads = 0 if cuda else 1  # 0: FFmpeg's choice; on the CPU the cores belong to the generator
-        with ProgressReporter("stylize", total=self.plan.expected_frames, unit="frames", enabled=self.progress) as bar:
+        with self._progress_bar() as bar:
             threads = [
                 stages.spawn(lambda: decoder.run(decoder_threads), "animevid-decode"),
                 stages.spawn(lambda: encoder.run(stylized, stages, bar), "animevid-encode"),
@@ -413,6 +419,11 @@ class _VideoJob:
                 stages.fail(exc)
             _join(threads, stages)
         return self._outcome(stages.error, decoder, encoder)
+
+    def _progress_bar(self) -> contextlib.AbstractContextManager[ProgressReporter]:
+        if self.bar is not None:  # the caller's, already open: it is theirs to close
+            return contextlib.nullcontext(self.bar)
+        return ProgressReporter("stylize", total=self.plan.expected_frames, unit="frames", enabled=self.progress)
 
     def _outcome(self, error: BaseException | None, decoder: _Decoder, encoder: _Encoder) -> _Outcome:
         written, destination, keep = encoder.frames_written, self.plan.destination, self.options.keep_partial
