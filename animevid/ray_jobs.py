@@ -40,7 +40,7 @@ from .progress import ProgressReporter
 from .result import StylizeResult, WorkerLoad
 
 if TYPE_CHECKING:
-    from .api import FolderItem
+    from .jobs import FolderItem
     from .options import InferenceOptions, VideoOptions
     from .stylizer import Stylizer
     from .weights import GeneratorWeights
@@ -341,7 +341,7 @@ def stylize_on_ray(
     when the cluster has GPUs), else ``cpus_per_task`` CPUs. The result's ``workers`` say what
     each worker process did.
     """
-    from .api import plan_folder_job
+    from .jobs import plan_folder_job
     from .options import InferenceOptions, VideoOptions
 
     import_ray()  # first: the cheapest refusal
@@ -371,14 +371,14 @@ def stylize_on_ray(
 
 
 def _single_file(source: Path, destination: Path, video_options: VideoOptions, overwrite: bool, skip_existing: bool) -> FolderItem:
-    from .api import FolderItem, _check_image_job
+    from .jobs import FolderItem, check_image_job
     from .imageio import is_image_path
     from .video import check_video_job
 
     if skip_existing:
         raise UsageError("--skip-existing applies to folders, not to a single photo or video")
     if is_image_path(source):
-        _check_image_job(source, destination, overwrite)
+        check_image_job(source, destination, overwrite)
         return FolderItem(source, destination, "image")
     return FolderItem(source, destination, "video", check_video_job(source, destination, video_options, overwrite=overwrite))
 
