@@ -156,6 +156,7 @@ def stylize(
         return stylize_on_ray(
             source, destination, address=None if ray is True else ray, style=style, weights=weights, options=options,
             video_options=video_options, overwrite=overwrite, skip_existing=skip_existing, progress=progress, mirror=mirror,
+            parallel=parallel,
         )  # fmt: skip
     if not source.exists():
         raise InputError(f"input {source} does not exist")

@@ -306,6 +306,10 @@ def _schedule(runner, segments, results, spec, work, retries, total, progress) -
                     attempts.failed(segment.index, exc, retries)
                     todo.insert(0, segment)
                     continue
+                if result.data is not None:  # a worker without our disk (Ray) sent the part back
+                    with atomic_path(_part(work, segment)) as tmp:
+                        tmp.write_bytes(result.data)
+                    result = dataclasses.replace(result, data=None)
                 _record(work, segment, result)
                 results[segment.index] = result
 

@@ -13,10 +13,12 @@ optional extra; without it :func:`import_ray` is a one-line :class:`UsageError`)
   writes each output atomically at its destination as it arrives. The generator's weights are
   put in the object store once per job (:class:`WeightsHandle`), and each worker process builds
   its :class:`Stylizer` once and keeps it for the job's next tasks.
-* A long video's segments fit the same seam: a segment is a picklable function of the weights
-  handle, the options and the segment's bytes, returning the part's bytes; the segment
-  scheduler submits one per segment to :meth:`RayBackend.submit` and joins the parts on the
-  driver. Until then, a video is one task.
+* A single video, and each video of a folder job longer than ``ParallelOptions.segment_seconds``,
+  is cut into segments at its key frames, and each segment is a task: the segment scheduler of
+  :mod:`animevid.parallel` (work folder, resume, retries, the join) runs on the driver with
+  :class:`RaySegments` as its backend. The driver stream-copies each segment's packets
+  (:func:`animevid.segments.cut_source`) into the object store; the task returns its part's bytes,
+  which the scheduler writes into its work folder and joins there.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import os
 import pickle
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -41,7 +44,8 @@ from .result import StylizeResult, WorkerLoad
 
 if TYPE_CHECKING:
     from .jobs import FolderItem
-    from .options import InferenceOptions, VideoOptions
+    from .options import InferenceOptions, ParallelOptions, VideoOptions
+    from .segments import PartResult, PartSpec
     from .stylizer import Stylizer
     from .weights import GeneratorWeights
 
@@ -310,6 +314,89 @@ def _portable(error: AnimevidError, names: dict[str, str]) -> AnimevidError:
     return kind(message)
 
 
+# -- segments of a long video ----------------------------------------------------------------------
+
+
+def render_segment_task(spec: PartSpec, source: bytes, weights: bytes, cpus: int) -> PartResult:
+    """Render one segment given its packets and the weights as bytes; return the part's bytes (a Ray task)."""
+    import torch
+
+    from .segments import render_part
+
+    torch.set_num_threads(max(1, cpus))
+    result = render_part(dataclasses.replace(spec, source=source, weights=weights, part=None))
+    return dataclasses.replace(result, worker=worker_name())
+
+
+class RaySegments:
+    """The segment scheduler's backend (see :mod:`animevid.parallel`) on a Ray cluster.
+
+    One slot per task the cluster runs at once. No disk is shared: :meth:`submit` stream-copies
+    the segment's packets on the driver and puts them in the object store, the weights (as a
+    safetensors file's bytes) are put there once, and the part comes back as bytes. Ray retries a
+    task whose worker died; :meth:`restart` has nothing to replace.
+    """
+
+    def __init__(self, backend: RayBackend, weights: bytes, rotation: int, cpus_per_task: int) -> None:
+        device = "cuda" if backend.resources.num_gpus else "cpu"  # Ray picks the GPU
+        self.backend, self.rotation, self.cpus = backend, rotation, cpus_per_task
+        self.slots = [device] * backend.slots()
+        self._weights = backend.put(weights)
+        self._finished: list[tuple[int, int]] = []
+        self._lock = threading.Lock()
+        self._running: set[concurrent.futures.Future] = set()
+
+    def submit(self, slot: int, spec: PartSpec) -> concurrent.futures.Future:
+        from .segments import cut_source
+
+        packets = self.backend.put(cut_source(spec.source, spec.first, spec.end))
+        light = dataclasses.replace(spec, source=b"", weights=b"", part=None, rotation=self.rotation)
+        future = self.backend.submit(render_segment_task, light, packets, self._weights, self.cpus)
+        self._running.add(future)
+        future.add_done_callback(self._done)
+        return future
+
+    def _done(self, future: concurrent.futures.Future) -> None:
+        self._running.discard(future)
+        if not future.cancelled() and future.exception() is None:
+            result: PartResult = future.result()
+            with self._lock:  # Ray's callbacks run on its threads
+                self._finished.append((result.index, result.frames))
+
+    def restart(self, slot: int) -> None:
+        pass  # Ray replaces dead workers and retries their tasks itself
+
+    def drain_progress(self) -> list[tuple[int, int]]:
+        """(segment, frames) of the parts finished since asked: a task reports once, when done."""
+        with self._lock:
+            finished, self._finished = self._finished, []
+        return finished
+
+    def close(self) -> None:
+        self.backend.cancel(list(self._running))
+
+
+def _stylize_video_in_segments(
+    backend: RayBackend, item: FolderItem, weights: GeneratorWeights, options: InferenceOptions,
+    video_options: VideoOptions, parallel: ParallelOptions, overwrite: bool, progress: bool, cpus_per_task: int,
+) -> StylizeResult:  # fmt: skip
+    """One video's segments as Ray tasks, scheduled, resumed and joined by :mod:`animevid.parallel` on the driver."""
+    from .parallel import stylize_video_parallel
+    from .video_input import probe_video
+    from .weights import save_weights
+
+    rotation = probe_video(item.source).rotation
+    with tempfile.TemporaryDirectory(prefix="animevid-ray-") as scratch:
+        weights_file = save_weights(weights, Path(scratch) / "weights.safetensors")
+        runner = RaySegments(backend, weights_file.read_bytes(), rotation, cpus_per_task)
+        device = runner.slots[0]
+        parallel = dataclasses.replace(parallel, devices=device, workers=len(runner.slots))
+        return stylize_video_parallel(
+            item.source, item.destination, weights_file, dataclasses.replace(options, device=device), video_options,
+            parallel, overwrite=overwrite, progress=progress, backend=lambda slots: runner,
+        )  # fmt: skip
+
+
 # -- the driver ------------------------------------------------------------------------------------
 
 
@@ -326,11 +413,18 @@ def stylize_on_ray(
     skip_existing: bool = False,
     progress: bool = True,
     mirror: str | None = None,
+    parallel: ParallelOptions | None = None,
     cpus_per_task: int = 1,
     max_retries: int = DEFAULT_MAX_RETRIES,
     init_options: dict[str, Any] | None = None,
 ) -> StylizeResult:
-    """Stylize a photo, a video or a folder of both, each file a Ray task (see the module doc).
+    """Stylize a photo, a video or a folder of both on a Ray cluster (see the module doc).
+
+    A photo is a task. A single video, and each video of a folder longer than
+    ``parallel.segment_seconds``, is cut into segments, each a task, scheduled as
+    :func:`animevid.parallel.stylize_video_parallel` does (``parallel.retries``, the work folder:
+    an interrupted video continues from its finished segments when the command is rerun); the
+    other videos are a task each.
 
     Guarantees those of :func:`animevid.stylize` (everything refusable refused before any work,
     nothing half-made at a destination, existing outputs kept unless ``overwrite``; a folder job
@@ -342,12 +436,13 @@ def stylize_on_ray(
     each worker process did.
     """
     from .jobs import plan_folder_job
-    from .options import InferenceOptions, VideoOptions
+    from .options import InferenceOptions, ParallelOptions, VideoOptions
 
     import_ray()  # first: the cheapest refusal
     source, destination = Path(source), Path(destination)
     options = options or InferenceOptions()
     video_options = video_options or VideoOptions()
+    parallel = parallel or ParallelOptions()
     if video_options.keep_partial:
         raise UsageError("--keep-partial applies to a video stylized here, not on Ray: a task returns a finished file or none")
     if not source.exists():
@@ -358,16 +453,53 @@ def stylize_on_ray(
     else:
         items, skipped, noun = (_single_file(source, destination, video_options, overwrite, skip_existing),), 0, "files"
     loaded = _load_weights(style, weights, options, mirror, progress)
+    long_videos = tuple(item for item in items if _in_segments(item, parallel, folder=source.is_dir()))
     with RayBackend(address, init_options=init_options, max_retries=max_retries) as backend:
         backend.resources = _task_resources(backend, options, cpus_per_task)
-        job = _RayJob(backend, loaded, options, video_options, overwrite, progress, noun, cpus_per_task)
         _remove_temporaries(destination if source.is_dir() else destination.parent, source.is_dir())
-        result = job.run(items)
+        if not source.is_dir() and long_videos:
+            return _stylize_video_in_segments(
+                backend, long_videos[0], loaded, options, video_options, parallel, overwrite, progress, cpus_per_task
+            )  # fmt: skip
+        job = _RayJob(backend, loaded, options, video_options, overwrite, progress, noun, cpus_per_task)
+        result = job.run(tuple(item for item in items if item not in long_videos))
+        segmented = [
+            _stylize_video_in_segments(backend, item, loaded, options, video_options, parallel, overwrite, progress, cpus_per_task)
+            for item in long_videos  # one after another: each one's segments spread over the whole cluster
+        ]
     if source.is_dir():
-        return dataclasses.replace(result, skipped=skipped)
-    if items[0].kind == "video":  # a video's summary counts its frames
-        return dataclasses.replace(result, kind="video", count=result.frames, videos=0, frames=0)
+        return _with_segmented(dataclasses.replace(result, skipped=skipped), segmented)
     return dataclasses.replace(result, kind="image")
+
+
+def _in_segments(item: FolderItem, parallel: ParallelOptions, *, folder: bool) -> bool:
+    """Whether a video runs as segment tasks: a single video always; a folder's when it is long."""
+    from .video_input import probe_video
+
+    if item.kind != "video":
+        return False
+    if not folder:
+        return True
+    duration = probe_video(item.source).duration
+    return duration is not None and duration > parallel.segment_seconds
+
+
+def _with_segmented(result: StylizeResult, segmented: list[StylizeResult]) -> StylizeResult:
+    """A folder job's result with its segmented videos' added: counts, time and workers."""
+    if not segmented:
+        return result
+    loads: dict[str, list[WorkerLoad]] = {}
+    for load in (*result.workers, *(w for r in segmented for w in r.workers)):
+        loads.setdefault(load.name, []).append(load)
+    workers = tuple(
+        WorkerLoad(name, sum(w.tasks for w in done), sum(w.frames for w in done), sum(w.seconds for w in done),
+                   unit=done[0].unit if len({w.unit for w in done}) == 1 else "tasks")
+        for name, done in sorted(loads.items())
+    )  # fmt: skip
+    return dataclasses.replace(
+        result, seconds=result.seconds + sum(r.seconds for r in segmented), videos=result.videos + len(segmented),
+        frames=result.frames + sum(r.count for r in segmented), workers=workers,
+    )  # fmt: skip
 
 
 def _single_file(source: Path, destination: Path, video_options: VideoOptions, overwrite: bool, skip_existing: bool) -> FolderItem:

@@ -148,6 +148,9 @@ class Window:
     shift: Fraction
     global_header: bool
     rotation: int | None = None  # the source's, where the input is a cut (cut_source) that could not keep it
+    # A cut begins at the segment's key frame, so it is read from its start: NUT cannot seek in a
+    # cut whose first decoding times were negative (B-frames; they read back as unknown).
+    seek: bool = True
 
 
 def _plan(source: Path, destination: Path, options: VideoOptions, overwrite: bool) -> _Plan:
@@ -580,7 +583,7 @@ class _Decoder:
         side_open = set(self.plan.copied)  # side streams that may still have packets before --end
         video_open = True
         try:
-            if self.window is not None:
+            if self.window is not None and self.window.seek:
                 self.source.seek(math.floor(self.window.first / self.time_base), stream=self.video)
             elif self.options.start:
                 offset = self.plan.info.start_pts + math.floor(self.options.start / self.time_base)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -41,13 +43,23 @@ def ray_address():
                 os.environ[name] = value
 
 
-def same_outputs(ours: Path, reference: Path) -> None:
+def stream_packets(path: Path) -> list[tuple[str, int | None, int | None, bytes]]:
+    """:func:`packets` stream by stream, as the segment join promises them: it interleaves the streams
+    its own way, and sets the video's decoding times itself (monotonic across parts; the presentation
+    times, the payloads and every audio packet are the single-process file's)."""
+    listed = [(kind, pts, None if kind == "video" else dts, payload) for kind, pts, dts, payload in packets(path)]
+    return sorted(listed, key=lambda packet: packet[0])
+
+
+def same_outputs(ours: Path, reference: Path, *, interleaving: bool = True) -> None:
     assert tree(ours) == tree(reference)
     for name in tree(ours):
         if name.endswith(".png"):
             assert (ours / name).read_bytes() == (reference / name).read_bytes(), name
-        else:
+        elif interleaving:
             assert packets(ours / name) == packets(reference / name), name
+        else:
+            assert stream_packets(ours / name) == stream_packets(reference / name), name
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +103,7 @@ def test_a_single_video_by_address(ray_address, media, tmp_path, random_weights)
     result = run_cli("stylize", source / "a.mp4", out, "--weights", random_weights, *LOSSLESS[:-1], "--ray", ray_address)
     assert result.exit_code == 0, result.output
     assert "6 frames in" in result.stderr
-    assert packets(out) == packets(local / "a.mp4")
+    assert stream_packets(out) == stream_packets(local / "a.mp4")  # its segments (here one) joined
 
 
 # -- retries: test doubles of the task, run by the workers (they import this module) -------------------
@@ -207,3 +219,57 @@ def test_a_killed_job_rerun_with_skip_existing_continues(ray_address, media, tmp
     assert "1 existing outputs kept" in result.stderr
     assert not temporary.exists()
     same_outputs(out, local)
+
+
+# -- a long video: its segments are the tasks --------------------------------------------------------
+
+
+def test_a_single_video_runs_as_segment_tasks(ray_address, tmp_path, random_weights):
+    from tests.video_fixtures import make_clip
+
+    film = make_clip(tmp_path / "film.mkv", frames=24, audio="mono", encoder_options={"preset": "fast", "g": "6", "keyint_min": "6", "sc_threshold": "0"})
+    options = ("--weights", random_weights, *LOSSLESS[:-1], "--segment-seconds", "0.25")
+    # The same segments, in two local worker processes: each segment's encoding starts on a key frame.
+    assert run_cli("stylize", film, tmp_path / "local.mkv", *options, "--workers", "2").exit_code == 0
+    result = run_cli("stylize", film, tmp_path / "ray.mkv", *options, "--ray", ray_address)
+    assert result.exit_code == 0, result.output
+    assert stream_packets(tmp_path / "ray.mkv") == stream_packets(tmp_path / "local.mkv")
+    workers = [line for line in result.stderr.splitlines() if " pid " in line and " segments, " in line]
+    assert workers and sum(int(line.split(": ")[1].split(" segments")[0]) for line in workers) == 4  # 24 frames, a key frame every 6
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # the work folder is gone
+
+
+# Where the workers count attempts: a fixed place, as they started before the test and share no
+# variable with it; the test empties it first.
+SEGMENT_ATTEMPTS = Path(tempfile.gettempdir()) / f"animevid-test-segment-attempts-{os.getuid()}"
+
+
+def crashing_segment_task(spec, source, weights, cpus):
+    """The worker dies on the first attempt at segment 0, as on a preempted node."""
+    from animevid.ray_jobs import render_segment_task
+
+    marker = SEGMENT_ATTEMPTS / f"segment-{spec.index}"
+    with marker.open("a") as log:
+        log.write("x")
+    if spec.index == 0 and len(marker.read_text()) == 1:
+        os._exit(1)
+    return render_segment_task(spec, source, weights, cpus)
+
+
+def test_a_long_video_of_a_folder_is_cut_and_a_dead_segment_task_retried(ray_address, media, tmp_path, random_weights, monkeypatch):
+    import animevid.ray_jobs
+
+    source, local = media
+    attempts = SEGMENT_ATTEMPTS
+    shutil.rmtree(attempts, ignore_errors=True)
+    attempts.mkdir()
+    monkeypatch.setattr(animevid.ray_jobs, "render_segment_task", crashing_segment_task)
+    # a.mp4 (0.25 s) is longer than 0.2 s: it runs as segments; b.mkv (0.16 s) and the photo as file tasks.
+    result = run_cli("stylize", source, tmp_path / "out", "--weights", random_weights, *LOSSLESS[:-1],
+                     "--segment-seconds", "0.2", "--ray", ray_address)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    same_outputs(tmp_path / "out", local, interleaving=False)
+    counts = {p.name: len(p.read_text()) for p in attempts.iterdir()}
+    assert counts == {"segment-0": 2}  # a.mp4's one segment: its first attempt died, the retry made it
+    assert any(line.startswith("1 images and 2 videos (10 frames) in") for line in result.stderr.splitlines())
+    shutil.rmtree(attempts, ignore_errors=True)

@@ -151,7 +151,7 @@ def stylize(
         codec=codec, crf=crf, preset=preset, batch_size=batch_size, start=start, end=end, keep_partial=keep_partial
     )
     parallel = None
-    if devices is not None or workers is not None:
+    if devices is not None or workers is not None or ray_address is not None:  # segments: --ray cuts long videos too
         parallel = _parallel_options()(devices=devices or "cpu", workers=workers, retries=retries, segment_seconds=segment_seconds)
     result = run(
         source, destination, style=style, weights=weights, options=options, overwrite=overwrite,
