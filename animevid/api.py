@@ -1,4 +1,4 @@
-"""``animevid.stylize``: one call for a photo, a folder of photos or a video."""
+"""``animevid.stylize``: one call for a photo, a video, or a folder of photos and videos."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import InputError, Interrupted, OutputError, UsageError
-from .fileio import check_destination, remove_stale_temporaries
-from .imageio import IMAGE_SUFFIXES, is_image_path, list_images, read_image, write_image
+from .fileio import remove_stale_temporaries
+from .imageio import is_image_path, read_image, write_image
+from .jobs import FolderItem, check_existing_policy, check_image_job, default_video_options, plan_folder_job
 from .options import InferenceOptions
 from .progress import ProgressReporter
 from .result import StylizeResult
@@ -35,51 +36,9 @@ def make_stylizer(
     return Stylizer.from_style(style, options, mirror=mirror, progress=progress)
 
 
-def _folder_jobs(source: Path, destination: Path) -> list[tuple[Path, Path]]:
-    jobs = []
-    for path in list_images(source, recursive=True):
-        if destination == path or destination in path.parents:
-            continue  # outputs written inside the input folder on an earlier run
-        jobs.append((path, destination / path.relative_to(source)))
-    return jobs
-
-
-def _check_image_job(source: Path, destination: Path, overwrite: bool) -> None:
-    if not is_image_path(destination):
-        raise UsageError(f"output {destination} must be an image file ({', '.join(IMAGE_SUFFIXES)})")
-    check_destination(destination, overwrite, source)
-
-
-def _check_existing_policy(overwrite: bool, skip_existing: bool) -> None:
-    if overwrite and skip_existing:
-        raise UsageError("--skip-existing and --overwrite contradict each other: keep existing outputs, or replace them")
-
-
-def _plan_folder_jobs(source: Path, destination: Path, overwrite: bool, skip_existing: bool) -> list[tuple[Path, Path]]:
-    """Every (image, output) pair of the folder job; outputs that exist are refused unless a flag says what to do."""
-    _check_existing_policy(overwrite, skip_existing)
-    if destination.exists() and not destination.is_dir():
-        raise OutputError(f"output {destination} exists and is not a folder")
-    if destination.resolve() == source.resolve():
-        raise OutputError("the output folder is the input folder; choose another destination")
-    jobs = _folder_jobs(source, destination)
-    if not jobs:
-        raise InputError(f"no images found in {source} ({', '.join(IMAGE_SUFFIXES)})")
-    existing = [dst for _, dst in jobs if dst.exists()]
-    folders = [dst for dst in existing if dst.is_dir()]
-    if folders:
-        raise OutputError(f"output {folders[0]} is a directory")
-    if existing and not overwrite and not skip_existing:
-        raise OutputError(
-            f"{len(existing)} output image(s) already exist, e.g. {existing[0]} "
-            "(use --skip-existing to do the rest, or --overwrite to redo them all)"
-        )
-    return jobs
-
-
 def stylize_image(stylizer: Stylizer, source: Path, destination: Path, *, overwrite: bool = False) -> StylizeResult:
     """Stylize one photo into ``destination`` (format from its extension)."""
-    _check_image_job(source, destination, overwrite)
+    check_image_job(source, destination, overwrite)
     start = time.perf_counter()
     image = read_image(source)
     write_image(destination, stylizer.image(image))
@@ -95,48 +54,69 @@ def stylize_folder(
     overwrite: bool = False,
     skip_existing: bool = False,
     progress: bool = True,
+    video_options: VideoOptions | None = None,
 ) -> StylizeResult:
-    """Stylize every image under ``source`` (:func:`animevid.imageio.list_images`) into the same
-    relative paths under ``destination``.
+    """Stylize every photo and video under ``source`` (:func:`plan_folder_job`) into the same
+    relative paths under ``destination``, videos through :func:`animevid.video.stylize_video`
+    with ``video_options``, into the same container.
 
     Existing outputs are refused up front (before any work) unless ``overwrite`` (redo them) or
     ``skip_existing`` (keep them and do the rest: every output is written atomically, so one
     under its final name is complete). Temporaries that a killed run left in ``destination``
-    are removed first. Unreadable images are skipped; the job then ends with an error saying how
-    many (the others are written). Ctrl-C stops between two images with :class:`Interrupted`.
+    are removed first. Unreadable photos, and videos that turn out damaged part way, are skipped;
+    the job then ends with an error saying how many (the others are written). Ctrl-C stops with
+    :class:`Interrupted`, leaving the files finished so far and nothing half-made.
     """
-    jobs = _plan_folder_jobs(source, destination, overwrite, skip_existing)
+    video_options = video_options or default_video_options()
+    plan = plan_folder_job(source, destination, overwrite=overwrite, skip_existing=skip_existing, video_options=video_options)
     try:
         remove_stale_temporaries(destination, recursive=True)
     except OSError as exc:
         raise OutputError(f"cannot clean up {destination}: {exc.strerror or exc}") from None
-    todo = [(src, dst) for src, dst in jobs if not (skip_existing and dst.exists())]
     start = time.perf_counter()
     failures: list[str] = []
-    written = 0
+    videos: list[StylizeResult] = []
+    images = 0
+    # Photos alone: the bar counts them, as it always has; with videos it counts frames (a photo is one).
+    total, unit = (len(plan.todo), "images") if not plan.has_videos else (plan.frames_to_do, "frames")
     try:
-        with ProgressReporter("stylize", total=len(todo), unit="images", enabled=progress) as bar:
-            for src, dst in todo:
+        with ProgressReporter("stylize", total=total, unit=unit, enabled=progress) as bar:
+            for item in plan.todo:
+                item.destination.parent.mkdir(parents=True, exist_ok=True)
                 try:
-                    image = read_image(src)
+                    if item.kind == "video":
+                        videos.append(_folder_video(stylizer, item, video_options, overwrite, bar))
+                        continue
+                    image = read_image(item.source)
                 except InputError as exc:
                     failures.append(str(exc))
-                    bar.advance()
+                    bar.advance(1 if item.kind == "image" else 0)
                     continue
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                write_image(dst, stylizer.image(image))
-                written += 1
+                write_image(item.destination, stylizer.image(image))
+                images += 1
                 bar.advance()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         raise Interrupted(
-            f"interrupted after {written} of {len(todo)} images; rerun with --skip-existing to do the rest"
+            f"interrupted after {images + len(videos)} of {len(plan.todo)} {plan.noun}; "
+            "rerun with --skip-existing to do the rest"
         ) from None
     if failures:
-        raise InputError(f"{len(failures)} of {len(todo)} images could not be read (first: {failures[0]}); the others were written")
+        raise InputError(
+            f"{len(failures)} of {len(plan.todo)} {plan.noun} could not be read (first: {failures[0]}); the others were written"
+        )
     return StylizeResult(
-        "folder", written, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name,
-        skipped=len(jobs) - len(todo), engine=stylizer.engine,
+        "folder", images, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name,
+        batch_size=max((video.batch_size for video in videos), default=1), skipped=plan.skipped,
+        engine=stylizer.engine, videos=len(videos), frames=sum(video.count for video in videos),
     )  # fmt: skip
+
+
+def _folder_video(
+    stylizer: Stylizer, item: FolderItem, video_options: VideoOptions, overwrite: bool, bar: ProgressReporter
+) -> StylizeResult:
+    from .video import stylize_video
+
+    return stylize_video(stylizer, item.source, item.destination, video_options, overwrite=overwrite, bar=bar)
 
 
 def stylize(
@@ -152,8 +132,9 @@ def stylize(
     mirror: str | None = None,
     video_options: VideoOptions | None = None,
     parallel: ParallelOptions | None = None,
+    ray: bool | str = False,
 ) -> StylizeResult:
-    """Stylize a photo, a folder of photos, or a video, choosing by what ``source`` is.
+    """Stylize a photo, a video, or a folder of photos and videos, choosing by what ``source`` is.
 
     Exactly one of ``style`` (an installed or fetchable style name) and ``weights`` (a weights
     file in any supported format) selects the generator. The destination is never overwritten
@@ -162,23 +143,35 @@ def stylize(
     ``video_options`` (codec, quality, segment, batch size, ``keep_partial``) apply to videos only.
     ``parallel`` (videos only): several worker processes, devices, retries; an interrupted job
     continues when rerun (:func:`animevid.parallel.stylize_video_parallel`).
+    ``ray``: run each file as a Ray task (:func:`animevid.ray_jobs.stylize_on_ray`): ``True``
+    starts or joins a cluster as ``ray.init()`` does, a string is the address of one (``auto``,
+    ``host:port``, ``ray://...``).
     """
     source, destination = Path(source), Path(destination)
-    _check_existing_policy(overwrite, skip_existing)
+    check_existing_policy(overwrite, skip_existing)
+    options = options or InferenceOptions()
+    if ray is not False:
+        from .ray_jobs import stylize_on_ray
+
+        return stylize_on_ray(
+            source, destination, address=None if ray is True else ray, style=style, weights=weights, options=options,
+            video_options=video_options, overwrite=overwrite, skip_existing=skip_existing, progress=progress, mirror=mirror,
+            parallel=parallel,
+        )  # fmt: skip
     if not source.exists():
         raise InputError(f"input {source} does not exist")
-    options = options or InferenceOptions()
     # Check the destination before building the stylizer: loading (or fetching) weights is slow.
     if source.is_dir():
-        _plan_folder_jobs(source, destination, overwrite, skip_existing)
+        plan_folder_job(source, destination, overwrite=overwrite, skip_existing=skip_existing, video_options=video_options)
         stylizer = make_stylizer(style, weights, options, mirror, progress)
         return stylize_folder(
-            stylizer, source, destination, overwrite=overwrite, skip_existing=skip_existing, progress=progress
-        )
+            stylizer, source, destination, overwrite=overwrite, skip_existing=skip_existing, progress=progress,
+            video_options=video_options,
+        )  # fmt: skip
     if skip_existing:
-        raise UsageError("--skip-existing applies to folders of photos, not to a single photo or video")
+        raise UsageError("--skip-existing applies to folders, not to a single photo or video")
     if is_image_path(source):
-        _check_image_job(source, destination, overwrite)
+        check_image_job(source, destination, overwrite)
         remove_stale_temporaries(destination.parent)
         return stylize_image(make_stylizer(style, weights, options, mirror, progress), source, destination, overwrite=overwrite)
     from .options import VideoOptions

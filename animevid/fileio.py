@@ -139,6 +139,23 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
+def list_files(folder: str | os.PathLike, suffixes: tuple[str, ...], *, recursive: bool = False) -> list[Path]:
+    """The regular files (or links to one) in ``folder`` (and below it, if ``recursive``) whose
+    names end in one of ``suffixes`` (lower case; matched in any case), sorted by relative path.
+
+    Hidden names (starting with ".") are skipped, folders included: they hold our own temporary
+    files and other tools' caches.
+    """
+    folder = Path(folder)
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    found = []
+    for path in candidates:
+        relative = path.relative_to(folder)
+        if path.suffix.lower() in suffixes and not any(part.startswith(".") for part in relative.parts) and path.is_file():
+            found.append(path)
+    return sorted(found, key=lambda path: path.relative_to(folder).parts)
+
+
 def read_bytes(path: Path) -> bytes:
     """The bytes of ``path``; :class:`InputError` if it cannot be read."""
     try:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, OutputError, UsageError
-from .fileio import write_bytes_atomic
+from .fileio import list_files, write_bytes_atomic
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 JPEG_QUALITY = 95  # WebP is written lossless (OpenCV's default), PNG at OpenCV's default compression
@@ -33,17 +33,9 @@ def list_images(folder: str | os.PathLike, *, recursive: bool = False) -> list[P
     """The image files in ``folder`` (and below it, if ``recursive``), sorted by relative path.
 
     An image is a regular file (or a link to one) whose name has an image suffix
-    (:func:`is_image_path`). Hidden names (starting with ".") are skipped, folders included: they
-    hold our own temporary files and other tools' caches.
+    (:func:`is_image_path`). Hidden names are skipped (:func:`animevid.fileio.list_files`).
     """
-    folder = Path(folder)
-    candidates = folder.rglob("*") if recursive else folder.iterdir()
-    images = []
-    for path in candidates:
-        relative = path.relative_to(folder)
-        if is_image_path(path) and not any(part.startswith(".") for part in relative.parts) and path.is_file():
-            images.append(path)
-    return sorted(images, key=lambda path: path.relative_to(folder).parts)
+    return list_files(folder, IMAGE_SUFFIXES, recursive=recursive)
 
 
 def decode_image(data: bytes, *, order: Order = "rgb") -> np.ndarray | None:

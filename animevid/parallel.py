@@ -37,7 +37,7 @@ from .fileio import atomic_path, remove_stale_temporaries
 from .options import InferenceOptions, ParallelOptions, VideoOptions
 from .progress import ProgressReporter
 from .resources import usable_cpus
-from .result import StylizeResult
+from .result import StylizeResult, WorkerLoad
 from .tuning import CUDA as CUDA_TUNING
 from .segments import PartResult, PartSpec, Segment, file_sha256, join_parts, plan_segments, render_part
 
@@ -272,7 +272,7 @@ def stylize_video_parallel(
     shutil.rmtree(work, ignore_errors=True)
     return StylizeResult(
         "video", frames, time.perf_counter() - started, ",".join(sorted(set(slots))), inference.dtype,
-        video.batch_size or 1, details=_per_worker(ordered, reused),
+        video.batch_size or 1, workers=_per_worker(ordered), reused=reused,
     )  # fmt: skip
 
 
@@ -307,18 +307,19 @@ def _schedule(runner, segments, results, spec, work, retries, total, progress) -
                     attempts.failed(segment.index, exc, retries)
                     todo.insert(0, segment)
                     continue
+                if result.data is not None:  # a worker without our disk (Ray) sent the part back
+                    with atomic_path(_part(work, segment)) as tmp:
+                        tmp.write_bytes(result.data)
+                    result = dataclasses.replace(result, data=None)
                 _record(work, segment, result)
                 results[segment.index] = result
 
 
-def _per_worker(results: list[PartResult], reused: int) -> tuple[str, ...]:
+def _per_worker(results: list[PartResult]) -> tuple[WorkerLoad, ...]:
     workers: dict[str, list[PartResult]] = {}
     for result in results:
         workers.setdefault(result.worker, []).append(result)
-    lines = []
-    for worker, done in sorted(workers.items()):
-        frames, seconds = sum(r.frames for r in done), sum(r.seconds for r in done)
-        lines.append(f"{worker}: {len(done)} segments, {frames} frames in {seconds:.1f} s ({frames / seconds if seconds else 0:.2f} frames/s)")
-    if reused:
-        lines.append(f"{reused} segments reused from an interrupted run")
-    return tuple(lines)
+    return tuple(
+        WorkerLoad(worker, len(done), sum(r.frames for r in done), sum(r.seconds for r in done), unit="segments")
+        for worker, done in sorted(workers.items())
+    )

@@ -149,7 +149,8 @@ def render_part(spec: PartSpec, report: Callable[[int, int], None] | None = None
             _STYLIZERS.clear()
             _STYLIZERS[key] = Stylizer.from_weights(weights, spec.inference)
         stylizer = _STYLIZERS[key]
-        window = Window(spec.first, spec.end, spec.shift, spec.global_header, spec.rotation)
+        cut = not isinstance(spec.source, (str, os.PathLike))
+        window = Window(spec.first, spec.end, spec.shift, spec.global_header, spec.rotation, seek=not cut)
         callback = (lambda count: report(spec.index, count)) if report is not None else None
         with _part_path(spec.part) as part:
             rendered = stylize_part(stylizer, source, part, spec.video, window, report=callback)

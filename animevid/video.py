@@ -84,6 +84,7 @@ def stylize_video(
     *,
     overwrite: bool = False,
     progress: bool = True,
+    bar: ProgressReporter | None = None,
 ) -> StylizeResult:
     """Stylize every frame of ``source`` into the video file ``destination``.
 
@@ -92,7 +93,8 @@ def stylize_video(
     dropped with a warning); rotation metadata is applied to the pixels, so the output is
     upright without metadata; odd sides are padded to even by repeating the last row or column.
     The destination is never overwritten unless ``overwrite``, is refused if it is the source,
-    and never receives a half-written file unless ``options.keep_partial``.
+    and never receives a half-written file unless ``options.keep_partial``. ``bar``: count the
+    frames on this (open) progress bar, e.g. a folder job's, instead of one of the video's own.
     """
     options = options or VideoOptions()
     source, destination = Path(source), Path(destination)
@@ -102,7 +104,7 @@ def stylize_video(
     height, width = plan.frame_size
     batch_size = options.batch_size or stylizer.default_batch_size(height, width)
     stylizer.memory_plan(height, width, batch_size)  # refuses a frame size that cannot fit, before any work
-    job = _VideoJob(stylizer, plan, options, batch_size, progress)
+    job = _VideoJob(stylizer, plan, options, batch_size, progress, bar=bar)
     started = time.perf_counter()
     try:
         with _sigterm_raises_keyboard_interrupt():
@@ -148,6 +150,9 @@ class Window:
     shift: Fraction
     global_header: bool
     rotation: int | None = None  # the source's, where the input is a cut (cut_source) that could not keep it
+    # A cut begins at the segment's key frame, so it is read from its start: NUT cannot seek in a
+    # cut whose first decoding times were negative (B-frames; they read back as unknown).
+    seek: bool = True
 
 
 def _plan(source: Path, destination: Path, options: VideoOptions, overwrite: bool) -> _Plan:
@@ -249,7 +254,7 @@ def stylize_part(
     options = dataclasses.replace(options, keep_partial=False, start=None, end=None)
     batch_size = options.batch_size or stylizer.default_batch_size(*frame_size)
     stylizer.memory_plan(*frame_size, batch_size)
-    job = _VideoJob(stylizer, plan, options, batch_size, False, report)
+    job = _VideoJob(stylizer, plan, options, batch_size, False, report=report)
     frames = job.run()
     return PartFrames(frames, tuple(d * info.time_base for d in job.encoder.muxed_durations))
 
@@ -391,7 +396,7 @@ class _Outcome:
 class _VideoJob:
     def __init__(
         self, stylizer: Stylizer, plan: _Plan, options: VideoOptions, batch_size: int, progress: bool,
-        report: Callable[[int], None] | None = None,
+        report: Callable[[int], None] | None = None, bar: ProgressReporter | None = None,
     ) -> None:  # fmt: skip
         self.stylizer = stylizer
         self.plan = plan
@@ -399,6 +404,7 @@ class _VideoJob:
         self.batch_size = batch_size
         self.progress = progress
         self.report = report  # called with each batch's frame count once encoded (a segment worker's parent bar)
+        self.bar = bar  # the caller's open bar (a folder job's), instead of one of our own
 
     def run(self) -> int:
         plan = self.plan
@@ -499,7 +505,7 @@ class _VideoJob:
         stylized: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
         decoder = _Decoder(self.plan, self.options, source, self.batch_size, inputs, decoded, stages, layout)
         decoder_threads = 0 if cuda else 1  # 0: FFmpeg's choice; on the CPU the cores belong to the generator
-        with ProgressReporter("stylize", total=self.plan.expected_frames, unit="frames", enabled=self.progress) as bar:
+        with self._progress_bar() as bar:
             threads = [
                 stages.spawn(lambda: decoder.run(decoder_threads), "animevid-decode"),
                 stages.spawn(lambda: encoder.run(stylized, stages, _Reported(bar, self.report)), "animevid-encode"),
@@ -515,6 +521,11 @@ class _VideoJob:
                 stages.fail(exc)
             _join(threads, stages)
         return self._outcome(stages.error, decoder, encoder)
+
+    def _progress_bar(self) -> contextlib.AbstractContextManager[ProgressReporter]:
+        if self.bar is not None:  # the caller's, already open: it is theirs to close
+            return contextlib.nullcontext(self.bar)
+        return ProgressReporter("stylize", total=self.plan.expected_frames, unit="frames", enabled=self.progress)
 
     def _outcome(self, error: BaseException | None, decoder: _Decoder, encoder: _Encoder) -> _Outcome:
         written, destination, keep = encoder.frames_written, self.plan.destination, self.options.keep_partial
@@ -601,7 +612,7 @@ class _Decoder:
         side_open = set(self.plan.copied)  # side streams that may still have packets before --end
         video_open = True
         try:
-            if self.window is not None:
+            if self.window is not None and self.window.seek:
                 self.source.seek(math.floor(self.window.first / self.time_base), stream=self.video)
             elif self.options.start:
                 offset = self.plan.info.start_pts + math.floor(self.options.start / self.time_base)

@@ -28,6 +28,12 @@ import numpy as np
 
 from .errors import InputError
 
+# What a folder job takes for a video, by name: the common containers FFmpeg reads. (A single file
+# is tried as a video whatever its name; in a folder, the name is all there is to go by.)
+VIDEO_SUFFIXES = (
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".flv", ".wmv", ".asf", ".mpg", ".mpeg", ".ts", ".m2ts",
+    ".mts", ".3gp", ".ogv",
+)  # fmt: skip
 FALLBACK_RATE = Fraction(25)  # frames/s assumed where the container gives no rate (some raw streams)
 _FALLBACK_TIME_BASE = Fraction(1, 90000)
 # Video streams that are not the film: cover art, and thumbnail tracks.

@@ -61,7 +61,7 @@ def test_two_cpu_workers_write_the_single_process_file(tmp_path, random_weights,
     out = tmp_path / "out.mkv"
     result = parallel(source, out, random_weights, options, workers=2)
     assert result.count == 30
-    assert len([line for line in result.details if "pid" in line]) == 2  # both workers did segments
+    assert len([worker for worker in result.workers if "pid" in worker.name]) == 2  # both workers did segments
     assert_same_file(single(tmp_path, source, random_weights, options), out)
     assert not [p for p in tmp_path.iterdir() if "animevid-work" in p.name]  # the work folder is gone
 

@@ -37,7 +37,7 @@ def split_and_join(source: Path, destination: Path, count: int, options: VideoOp
             input_path = destination.with_name(f"cut{segment.index}.nut")
             input_path.write_bytes(cut_source(source, segment.first, segment.end))
         rotation = probe_video(source).rotation if cut else None
-        window = Window(segment.first, segment.end, plan.shift, global_header, rotation)
+        window = Window(segment.first, segment.end, plan.shift, global_header, rotation, seek=not cut)
         rendered = stylize_part(IdentityStylizer(), input_path, part, options, window)
         assert rendered.frames == segment.frames
         frames.append(rendered.frames)
@@ -90,8 +90,9 @@ def test_split_and_join_equals_one_process(tmp_path, suffix):
         (".mkv", {"audio": "mono", "subtitles": "subrip"}, {"start": 0.25}, True),
         (".mp4", {"durations_ms": [40, 20, 80, 33]}, {}, False),
         (".mkv", {"width": 63, "height": 45, "rotation": 90, "pixel_format": "yuv444p"}, {}, True),
+        (".mp4", {"audio": "mono"}, {}, True),  # B-frames: the cut's first decoding times are negative
     ],
-    ids=["start-end", "subtitles-start-cut", "vfr", "odd-rotated-cut"],
+    ids=["start-end", "subtitles-start-cut", "vfr", "odd-rotated-cut", "mp4-b-frames-cut"],
 )
 def test_split_and_join_equals_one_process_in_every_case(tmp_path, suffix, clip, video, cut):
     source = keyframe_clip(tmp_path / f"in{suffix}", **clip)

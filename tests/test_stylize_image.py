@@ -239,7 +239,7 @@ def test_skip_existing_with_everything_done_does_nothing(tmp_path, random_weight
     "make_args, fragments",
     [
         (lambda d, w: ["stylize", d / "photos", d / "out", "--weights", w, "--skip-existing", "--overwrite"], ["contradict"]),
-        (lambda d, w: ["stylize", d / "photo.jpg", d / "o.png", "--weights", w, "--skip-existing"], ["folders of photos"]),
+        (lambda d, w: ["stylize", d / "photo.jpg", d / "o.png", "--weights", w, "--skip-existing"], ["applies to folders"]),
     ],
 )
 def test_skip_existing_usage_errors(tmp_path, photo, random_weights, make_args, fragments):
@@ -269,7 +269,7 @@ def test_skip_existing_usage_errors(tmp_path, photo, random_weights, make_args, 
         (lambda d, w: ["stylize", d / "photo.jpg", d / "o.png", "--weights", w, "--device", "cuda:0"], ["CUDA is not available"]),
         (lambda d, w: ["stylize", d / "photo.jpg", d / "o.png", "--weights", w, "--device", "tpu"], ["device"]),
         (lambda d, w: ["stylize", d / "photo.jpg", d / "o.png", "--weights", w, "--dtype", "int8"], ["unknown dtype"]),
-        (lambda d, w: ["stylize", d / "empty", d / "out", "--weights", w], ["no images found"]),
+        (lambda d, w: ["stylize", d / "empty", d / "out", "--weights", w], ["no images or videos found"]),
         (lambda d, w: ["stylize", d / "empty", d / "photo.jpg", "--weights", w], ["not a folder"]),
     ],
 )

@@ -312,7 +312,7 @@ def _directory(folder: Path) -> Path:
 
 # Files both commands refuse alike are in test_video_input.py; these are stylize's own cases.
 BAD_INPUTS = {
-    "directory": (_directory, "no images found"),  # a folder is a folder job
+    "directory": (_directory, "no images or videos found"),  # a folder is a folder job
     "truncated": (make_truncated, "damaged or truncated: decoding stopped after"),  # extract-frames keeps the frames
 }
 

@@ -96,6 +96,11 @@ def _parallel_options():
     "--skip-existing", is_flag=True,
     help="Folders: keep the outputs that exist (an interrupted run's) and do the rest.",
 )  # fmt: skip
+@click.option(
+    "--ray", "ray_address", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+    help="Run each photo and video as a Ray task: alone, start or join a cluster as ray.init() does; "
+    "with an address (auto, host:port, ray://...), use that cluster. Needs animevid[ray].",
+)  # fmt: skip
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @mirror_option(hidden=True)
 def stylize(
@@ -124,10 +129,11 @@ def stylize(
     segment_seconds: float,
     overwrite: bool,
     skip_existing: bool,
+    ray_address: str | None,
     quiet: bool,
     mirror: str | None,
 ) -> None:
-    """Stylize SOURCE (a photo, a folder of photos or a video) into DESTINATION.
+    """Stylize SOURCE (a photo, a video, or a folder of photos and videos) into DESTINATION.
 
     Videos keep every frame with its timestamp; audio and subtitles are copied as they are.
     Ctrl-C stops cleanly (nothing is left at DESTINATION unless --keep-partial); an interrupted
@@ -137,6 +143,7 @@ def stylize(
     animevid stylize photo.jpg anime.png --style hayao
     animevid stylize photos/ anime/ --weights my_style.safetensors
     animevid stylize clip.mp4 anime.mp4 --style kon --start 10 --end 20
+    animevid stylize videos/ anime/ --style hayao --ray 10.0.0.5:6379
     """
     from ..api import stylize as run
     from ..errors import UsageError
@@ -151,11 +158,12 @@ def stylize(
         colour_on_device=colour_on_device,
     )
     parallel = None
-    if devices is not None or workers is not None:
+    if devices is not None or workers is not None or ray_address is not None:  # segments: --ray cuts long videos too
         parallel = _parallel_options()(devices=devices or "cpu", workers=workers, retries=retries, segment_seconds=segment_seconds)
     result = run(
         source, destination, style=style, weights=weights, options=options, overwrite=overwrite,
         skip_existing=skip_existing, progress=not quiet, mirror=mirror, video_options=video_options, parallel=parallel,
+        ray=False if ray_address is None else (ray_address or True),
     )  # fmt: skip
     if not quiet:
         click.echo(result.summary(), err=True)
