@@ -63,6 +63,10 @@ class VideoOptions:
     start: float | None = None  # seconds from the beginning of the video
     end: float | None = None  # seconds from the beginning of the video (exclusive)
     keep_partial: bool = False  # on interruption or damaged input, keep a playable file of what was done
+    # Colour conversion (YUV <-> RGB) on the generator's device instead of swscale on the host;
+    # None: on CUDA (animevid.tuning), never on the CPU. Where it cannot apply exactly (odd
+    # heights, encoders not taking yuv420p) the host converts, whatever this says.
+    colour_on_device: bool | None = None
 
     def __post_init__(self) -> None:
         import av  # here, not at the top: reading the defaults (the CLI's --help) needs no PyAV
@@ -86,12 +90,12 @@ class VideoOptions:
         if self.end is not None and not (math.isfinite(self.end) and self.end > (self.start or 0)):
             raise UsageError(f"--end must be after --start (seconds), got {self.end}")
 
-    def encoder_options(self) -> dict[str, str]:
-        """Options handed to the encoder (libx264/libx265: crf and preset)."""
+    def encoder_options(self, default_preset: str = DEFAULT_PRESET) -> dict[str, str]:
+        """Options handed to the encoder (libx264/libx265: crf, and ``preset`` or ``default_preset``)."""
         if self.codec not in CRF_CODECS:
             return {}
         crf = DEFAULT_CRF if self.crf is None else self.crf
-        return {"crf": str(crf), "preset": self.preset or DEFAULT_PRESET}
+        return {"crf": str(crf), "preset": self.preset or default_preset}
 
 
 # -- several worker processes ----------------------------------------------------------------------

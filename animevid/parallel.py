@@ -38,9 +38,10 @@ from .options import InferenceOptions, ParallelOptions, VideoOptions
 from .progress import ProgressReporter
 from .resources import usable_cpus
 from .result import StylizeResult, WorkerLoad
+from .tuning import CUDA as CUDA_TUNING
 from .segments import PartResult, PartSpec, Segment, file_sha256, join_parts, plan_segments, render_part
 
-CPU_WORKERS = 2  # on the CPU without --workers
+CPU_WORKERS = 2  # on the CPU without --workers (on GPUs: animevid.tuning.CUDA.workers_per_gpu each)
 
 
 def resolve_slots(parallel: ParallelOptions) -> list[str]:
@@ -55,7 +56,7 @@ def resolve_slots(parallel: ParallelOptions) -> list[str]:
 
             raise DeviceError("--devices all: no CUDA device is available (use --devices cpu)")
         names = [f"cuda:{i}" for i in range(count)]
-    workers = parallel.workers or (CPU_WORKERS if names == ["cpu"] else len(names))
+    workers = parallel.workers or (CPU_WORKERS if names == ["cpu"] else len(names) * CUDA_TUNING.workers_per_gpu)
     return [names[i % len(names)] for i in range(workers)]
 
 

@@ -9,6 +9,7 @@ through :meth:`Stylizer.stream` for frames held in memory.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -23,9 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .colour import Yuv420Layout
 from .errors import UsageError
 from .memory import MemoryPlan, plan_frame
 from .options import AUTO_COMPILE_MIN_FRAMES, ENGINES, InferenceOptions  # noqa: F401  (re-exported)
+from .tuning import CUDA as CUDA_TUNING
 from .models.animegan import AnimeGANGenerator
 from .models.animegan_bands import BandedAnimeGAN
 from .weights import load_generator
@@ -39,11 +42,9 @@ _CXX_COMPILERS = ("g++", "c++", "clang++")
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
-# CUDA batches hold about this many pixels (8 frames of 720p, 3 of 1080p, 1 of 4K): the
-# generator's full-resolution 128-channel activations (about 0.5 GB per 1080p frame in fp16)
-# dominate memory, and larger batches no longer raise the throughput once the GPU is saturated.
-CUDA_PIXELS_PER_BATCH = 8 * 1280 * 720
-MAX_BATCH_SIZE = 16
+# CUDA batch sizes: see animevid.tuning (every CUDA default lives there).
+CUDA_PIXELS_PER_BATCH = CUDA_TUNING.pixels_per_batch
+MAX_BATCH_SIZE = CUDA_TUNING.max_batch_size
 # On the CPU the generator saturates every core with one frame; batching adds latency and
 # memory for no throughput (measured, see the README's performance notes).
 CPU_BATCH_SIZE = 1
@@ -115,11 +116,57 @@ def should_compile(device: torch.device, frames: int | None) -> bool:
     """The ``compile=None`` (auto) policy for a job of ``frames`` frames on ``device``.
 
     On the CPU, compile when the job is long enough to repay the compilation and a C++ compiler
-    (which inductor's CPU backend needs) is installed; elsewhere and for unknown lengths, don't.
+    (which inductor's CPU backend needs) is installed; for unknown lengths, don't. On CUDA,
+    :data:`animevid.tuning.CUDA` decides (for jobs long enough to repay a compilation).
     """
-    if device.type != "cpu" or frames is None or frames < AUTO_COMPILE_MIN_FRAMES:
+    if frames is None or frames < AUTO_COMPILE_MIN_FRAMES:
+        return False
+    if device.type == "cuda":
+        return CUDA_TUNING.compile
+    if device.type != "cpu":
         return False
     return any(shutil.which(compiler) for compiler in _CXX_COMPILERS)
+
+
+@contextlib.contextmanager
+def cudnn_autotuning(device: torch.device) -> Iterator[None]:
+    """cuDNN autotuning (``cudnn.benchmark``) while a job of one frame size runs on ``device``.
+
+    The setting is process-wide, so it is switched on for the job only and restored after:
+    images of changing sizes (a folder of photos) would autotune again at every new size.
+    Does nothing off CUDA.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
+def is_compile_failure(error: BaseException) -> bool:
+    """True for an error of torch.compile itself (tracing, lowering, a missing toolchain).
+
+    Out of memory is never one, even when it happens while inductor benchmarks its kernels (it
+    then arrives wrapped in a compile error): it would recur in the eager generator, and the
+    user needs to hear it as what it is. Neither is any other error the compiled code raises.
+    """
+    from torch._dynamo.exc import TorchDynamoException
+    from torch._inductor import exc as inductor_exc
+
+    names = ("CppCompileError", "CUDACompileError", "LoweringException")  # not every torch version has each
+    compile_errors = (TorchDynamoException, *(getattr(inductor_exc, name) for name in names if hasattr(inductor_exc, name)))
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:  # the chain an error was raised from, and inside
+        seen.add(id(cause))
+        if isinstance(cause, torch.OutOfMemoryError):
+            return False
+        cause = cause.__cause__ or cause.__context__ or getattr(cause, "inner_exception", None)
+    return isinstance(error, compile_errors)
 
 
 class PipelineCancelled(Exception):
@@ -164,7 +211,7 @@ class HostBufferPool:
 class FrameBatch(Generic[T]):
     """Frames waiting for the generator, with the caller's data for them (timestamps, ...)."""
 
-    pixels: torch.Tensor  # (B, H, W, 3) uint8 on the host; frames [0, count) are valid
+    pixels: torch.Tensor  # (B, H, W, 3) uint8 on the host (or (B, N) packed planes, see run_batches); frames [0, count) are valid
     count: int
     context: T
     pool: HostBufferPool | None = None  # where ``pixels`` goes back once the generator no longer needs it
@@ -174,14 +221,14 @@ class FrameBatch(Generic[T]):
 class StylizedBatch(Generic[T]):
     """Stylized frames on the host, possibly still being downloaded: read them with :meth:`frames`."""
 
-    pixels: torch.Tensor  # (B, H, W, 3) uint8 on the host; frames [0, count) are valid
+    pixels: torch.Tensor  # (B, H, W, 3) uint8 on the host (or (B, N) packed planes); frames [0, count) are valid
     count: int
     context: T
     ready: torch.cuda.Event | None = None  # completes when the download has landed in ``pixels``
     pool: HostBufferPool | None = None
 
     def frames(self) -> torch.Tensor:
-        """The (count, H, W, 3) uint8 stylized frames; waits for their download to finish."""
+        """The (count, H, W, 3) uint8 stylized frames (or (count, N) planes); waits for their download."""
         if self.ready is not None:
             self.ready.synchronize()
         return self.pixels[: self.count]
@@ -213,18 +260,18 @@ class Stylizer:
         self.device = resolve_device(self.options.device)
         self.dtype = resolve_dtype(self.options.dtype, self.device)
         generator = generator.eval().requires_grad_(False)
-        # channels_last suits cuDNN's tensor-core kernels (and frames arrive as (B, H, W, 3), which
-        # is channels_last once permuted). On the CPU, oneDNN runs this generator faster in NCHW:
-        # channels_last measured 25-35 % slower there, in fp32 and bf16 alike.
-        self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
+        # On CUDA: animevid.tuning decides (frames arrive as (B, H, W, 3), channels_last once
+        # permuted). On the CPU, oneDNN runs this generator faster in NCHW: channels_last
+        # measured 25-35 % slower there, in fp32 and bf16 alike.
+        cuda_nhwc = self.device.type == "cuda" and CUDA_TUNING.channels_last
+        self.memory_format = torch.channels_last if cuda_nhwc else torch.contiguous_format
         self.generator = generator.to(self.device, memory_format=self.memory_format)
         self.engine = resolve_engine(self.options.engine, self.device, self.options.compile, self.dtype)
         self._openvino = self._openvino_generator() if self.engine == "openvino" else None
         self._compiled = torch.compile(self.generator, dynamic=False) if self.options.compile else None
         self._plans: dict[tuple[int, int, int], MemoryPlan] = {}
         self._copy_stream: torch.cuda.Stream | None = None
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # frame sizes are constant within a job
+        if self.device.type == "cuda":  # cuDNN autotuning: per job, in run_batches (cudnn_autotuning)
             self._copy_stream = torch.cuda.Stream(self.device)
 
     def _openvino_generator(self) -> OpenVINOGenerator | None:
@@ -345,9 +392,11 @@ class Stylizer:
         if self._compiled is not None:
             try:
                 return self._compiled(x)
-            except Exception as exc:  # noqa: BLE001 - inductor needs a working C++/Triton toolchain
+            except Exception as exc:
+                if not is_compile_failure(exc):
+                    raise
                 # A missing or broken compiler toolchain must not cost the user the job: the eager
-                # generator computes the same function (a real error, e.g. out of memory, recurs there).
+                # generator computes the same function.
                 logger.warning("torch.compile failed (%s); running the generator uncompiled", str(exc).splitlines()[0][:200])
                 self._compiled = None
         return self.generator(x)
@@ -355,6 +404,11 @@ class Stylizer:
     @property
     def compiled(self) -> bool:
         return self._compiled is not None
+
+    @property
+    def fixed_batch_shape(self) -> bool:
+        """Whether run_batches feeds the generator whole buffers, the last partial batch included."""
+        return self.compiled or self.uses_cuda
 
     def image(self, rgb: np.ndarray) -> np.ndarray:
         """Stylize one (H, W, 3) uint8 RGB image."""
@@ -369,6 +423,7 @@ class Stylizer:
         *,
         output_pool: HostBufferPool | None = None,
         stop: threading.Event | None = None,
+        colour: Yuv420Layout | None = None,
     ) -> Iterator[StylizedBatch[T]]:
         """Stylize ``batches`` in order, yielding each as a :class:`StylizedBatch` with its context.
 
@@ -378,15 +433,20 @@ class Stylizer:
         on another thread. Without ``output_pool`` each download gets a fresh pinned buffer.
         Input buffers go back to their pool as soon as the device no longer needs them.
         A batch with ``count == 0`` passes through with its context (e.g. trailing audio).
+
+        With ``colour``, batches hold frames as packed YUV 4:2:0 planes ((B, colour.input_bytes))
+        and come back as planes ((B, colour.output_bytes)): the conversions to and from RGB
+        (rotation and padding included) run on the device, around the generator.
         """
-        pending: _Uploaded[T] | None = None
-        for batch in batches:
-            uploaded = self._upload(batch)
+        with cudnn_autotuning(self.device):  # one frame size throughout
+            pending: _Uploaded[T] | None = None
+            for batch in batches:
+                uploaded = self._upload(batch)
+                if pending is not None:
+                    yield self._stylize(pending, output_pool, stop, colour)
+                pending = uploaded
             if pending is not None:
-                yield self._stylize(pending, output_pool, stop)
-            pending = uploaded
-        if pending is not None:
-            yield self._stylize(pending, output_pool, stop)
+                yield self._stylize(pending, output_pool, stop, colour)
 
     def _upload(self, batch: FrameBatch[T]) -> _Uploaded[T]:
         if batch.count == 0 or self._copy_stream is None:
@@ -402,18 +462,20 @@ class Stylizer:
         return _Uploaded(batch, pixels, done)
 
     def _stylize(
-        self, uploaded: _Uploaded[T], output_pool: HostBufferPool | None, stop: threading.Event | None
-    ) -> StylizedBatch[T]:
+        self, uploaded: _Uploaded[T], output_pool: HostBufferPool | None, stop: threading.Event | None,
+        colour: Yuv420Layout | None = None,
+    ) -> StylizedBatch[T]:  # fmt: skip
         batch = uploaded.batch
         if batch.count == 0:
             if batch.pool is not None:
                 batch.pool.release(batch.pixels)
             return StylizedBatch(batch.pixels, 0, batch.context)
-        # A compiled generator is fed whole buffers, so that the last, partial batch of a video
-        # has the same shape and does not trigger a recompilation (the stale tail is discarded).
-        pixels = uploaded.pixels if self.compiled else uploaded.pixels[: batch.count]
+        # A compiled generator, and any generator on CUDA, is fed whole buffers: the last, partial
+        # batch of a video then has the same shape and triggers neither a recompilation nor a
+        # new round of cuDNN autotuning (the stale tail is computed and discarded).
+        pixels = uploaded.pixels if self.fixed_batch_shape else uploaded.pixels[: batch.count]
         if not self.uses_cuda:
-            stylized = self.frames(pixels)[: batch.count]
+            stylized = self._converted_frames(pixels, colour)[: batch.count]
             if batch.pool is not None:
                 batch.pool.release(batch.pixels)  # `frames` returned a new tensor: the input is free
             return StylizedBatch(stylized, batch.count, batch.context)
@@ -422,7 +484,7 @@ class Stylizer:
         # The tensor was allocated on the copy stream; tell the caching allocator that the
         # compute stream uses it too, or its memory could be reused before the generator ran.
         uploaded.pixels.record_stream(compute)
-        stylized = self.frames(pixels)[: batch.count]
+        stylized = self._converted_frames(pixels, colour)[: batch.count]
         if output_pool is not None:
             host = output_pool.acquire(stop)
         else:
@@ -434,6 +496,14 @@ class Stylizer:
         ready = torch.cuda.Event(blocking=True)
         ready.record(compute)
         return StylizedBatch(host, batch.count, batch.context, ready, output_pool)
+
+    @torch.inference_mode()
+    def _converted_frames(self, pixels: torch.Tensor, colour: Yuv420Layout | None) -> torch.Tensor:
+        """:meth:`frames`, with YUV planes in and out when ``colour`` is given (converted on the device)."""
+        if colour is None:
+            return self.frames(pixels)
+        rgb = colour.to_rgb(pixels.to(self.device, non_blocking=True))  # (B, H, W, 3), upright and padded
+        return colour.from_rgb(self.frames(rgb))  # (B, output_bytes)
 
     def stream(self, frames: Iterable[np.ndarray], batch_size: int | None = None) -> Iterator[np.ndarray]:
         """Stylize (H, W, 3) uint8 RGB frames lazily and in order; all frames must share one size.

@@ -39,11 +39,13 @@ import av
 import numpy as np
 import torch
 
+from .colour import Yuv420Layout, device_conversion_matches_host, is_full_range, matrix_for
 from .errors import DeviceError, InputError, Interrupted, OutputError, UsageError
 from .fileio import atomic_path, check_destination
 from .options import DEFAULT_CODEC, DEFAULT_CRF, DEFAULT_PRESET, VideoOptions  # noqa: F401  (re-exported)
 from .progress import ProgressReporter
 from .result import StylizeResult
+from .tuning import CUDA as CUDA_TUNING
 from .stylizer import FrameBatch, HostBufferPool, PipelineCancelled, StylizedBatch, Stylizer
 from .video_input import (
     DamagedVideo,
@@ -415,8 +417,9 @@ class _VideoJob:
             closed = False
             try:
                 video_out, side_out = self._add_streams(source, output)
-                encoder = self.encoder = _Encoder(plan, output, video_out, side_out)
-                outcome = self._run_stages(source, encoder)
+                layout = self._colour_layout(source.streams[plan.info.stream_index], video_out)
+                encoder = self.encoder = _Encoder(plan, output, video_out, side_out, layout)
+                outcome = self._run_stages(source, encoder, layout)
                 if not outcome.finalize:
                     raise outcome.error
                 try:
@@ -433,13 +436,34 @@ class _VideoJob:
             raise outcome.error
         return outcome.frames
 
+    def _colour_layout(self, video_in: av.video.stream.VideoStream, video_out: av.video.stream.VideoStream) -> Yuv420Layout | None:
+        """The planes layout when colours are converted on the device; None: swscale on the host."""
+        wanted = self.options.colour_on_device
+        if wanted is None:
+            wanted = self.stylizer.uses_cuda and CUDA_TUNING.colour_on_device
+        if not wanted:
+            return None
+        info, context = self.plan.info, video_in.codec_context
+        pixel_format = context.pix_fmt or ""
+        if self.plan.pixel_format != "yuv420p" or not device_conversion_matches_host(pixel_format, info.height):
+            # Not 8-bit 4:2:0 of even height in, or not yuv420p out: the device would not give swscale's colours.
+            logger.info("colours are converted on the host: %s %dx%d source, %s output", pixel_format, info.width, info.height, self.plan.pixel_format)
+            return None
+        return Yuv420Layout(
+            info.height, info.width, info.rotation, *self.plan.frame_size,
+            source_matrix=matrix_for(context.colorspace), source_full_range=is_full_range(context.color_range, pixel_format),
+            output_matrix=matrix_for(video_out.codec_context.colorspace),
+        )  # fmt: skip
+
+    def _default_preset(self) -> str:
+        return CUDA_TUNING.preset if self.stylizer.uses_cuda else DEFAULT_PRESET
 
     def _add_streams(self, source: av.container.InputContainer, output: av.container.OutputContainer):
         plan, info = self.plan, self.plan.info
         video_in = source.streams[plan.info.stream_index]
         rate = info.nominal_rate
         try:
-            video_out = output.add_stream(self.options.codec, rate=rate, options=self.options.encoder_options())
+            video_out = output.add_stream(self.options.codec, rate=rate, options=self.options.encoder_options(self._default_preset()))
         except (av.FFmpegError, ValueError) as exc:
             raise OutputError(f"cannot set up the {self.options.codec} encoder: {reason(exc)}") from None
         video_out.height, video_out.width = plan.frame_size
@@ -465,17 +489,21 @@ class _VideoJob:
         side_out = {index: output.add_stream_from_template(source.streams[index]) for index in plan.copied}
         return video_out, side_out
 
-    def _run_stages(self, source: av.container.InputContainer, encoder: _Encoder) -> _Outcome:
+    def _run_stages(self, source: av.container.InputContainer, encoder: _Encoder, layout: Yuv420Layout | None = None) -> _Outcome:
         stages = _Stages()
         height, width = self.plan.frame_size
         cuda = self.stylizer.uses_cuda
         # Buffers in use at most: one being filled, QUEUE_BATCHES waiting, two held by the
         # generator stage (one uploaded ahead); downloads: one being filled, the queue, one encoding.
-        inputs = self.stylizer.buffer_pool(QUEUE_BATCHES + 3, self.batch_size, height, width)
-        outputs = self.stylizer.buffer_pool(QUEUE_BATCHES + 2, self.batch_size, height, width) if cuda else None
+        if layout is None:
+            inputs = self.stylizer.buffer_pool(QUEUE_BATCHES + 3, self.batch_size, height, width)
+            outputs = self.stylizer.buffer_pool(QUEUE_BATCHES + 2, self.batch_size, height, width) if cuda else None
+        else:  # packed YUV planes: half the bytes of RGB each way
+            inputs = HostBufferPool(QUEUE_BATCHES + 3, (self.batch_size, layout.input_bytes), pin_memory=cuda)
+            outputs = HostBufferPool(QUEUE_BATCHES + 2, (self.batch_size, layout.output_bytes), pin_memory=True) if cuda else None
         decoded: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
         stylized: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
-        decoder = _Decoder(self.plan, self.options, source, self.batch_size, inputs, decoded, stages)
+        decoder = _Decoder(self.plan, self.options, source, self.batch_size, inputs, decoded, stages, layout)
         decoder_threads = 0 if cuda else 1  # 0: FFmpeg's choice; on the CPU the cores belong to the generator
         with self._progress_bar() as bar:
             threads = [
@@ -484,7 +512,7 @@ class _VideoJob:
             ]
             try:
                 batches = _drain(decoded, stages)
-                for batch in self.stylizer.run_batches(batches, output_pool=outputs, stop=stages.stop):
+                for batch in self.stylizer.run_batches(batches, output_pool=outputs, stop=stages.stop, colour=layout):
                     stages.put(stylized, batch)
                 stages.put(stylized, _END)
             except PipelineCancelled:
@@ -559,10 +587,11 @@ class _Decoder:
 
     def __init__(
         self, plan: _Plan, options: VideoOptions, source: av.container.InputContainer, batch_size: int,
-        pool: HostBufferPool, channel: queue.Queue, stages: _Stages,
+        pool: HostBufferPool, channel: queue.Queue, stages: _Stages, layout: Yuv420Layout | None = None,
     ) -> None:  # fmt: skip
         self.plan, self.options, self.source = plan, options, source
         self.batch_size, self.pool, self.channel, self.stages = batch_size, pool, channel, stages
+        self.layout = layout  # None: RGB frames (swscale here); else packed planes, converted on the device
         self.video = source.streams[plan.info.stream_index]
         self.time_base = plan.info.time_base
         self.clock = FrameClock(plan.info)  # its seconds are the clock of --start and --end
@@ -644,14 +673,18 @@ class _Decoder:
         if self._pixels is None:
             self._pixels = self.pool.acquire(self.stages.stop)
         info = self.plan.info
-        reformat: dict[str, object] = {"format": "rgb24", "src_color_range": frame.color_range}
-        if (frame.width, frame.height) != (info.width, info.height):
-            reformat.update(width=info.width, height=info.height)  # keep the first frame's size throughout
-            if not self._resized_warned:
-                self._resized_warned = True
-                logger.warning("%s: the frame size changes mid-stream; frames are scaled to %dx%d", self.plan.source, info.width, info.height)
-        rgb = frame.to_ndarray(**reformat)  # (h, w, 3) as stored
-        _place_upright(self._pixels[len(self._pts)], rgb, info.rotation)
+        resized = (frame.width, frame.height) != (info.width, info.height)  # keep the first frame's size throughout
+        if resized and not self._resized_warned:
+            self._resized_warned = True
+            logger.warning("%s: the frame size changes mid-stream; frames are scaled to %dx%d", self.plan.source, info.width, info.height)
+        slot = self._pixels[len(self._pts)]
+        if self.layout is not None:
+            _place_planes(slot, frame, self.layout)
+        else:
+            reformat: dict[str, object] = {"format": "rgb24", "src_color_range": frame.color_range}
+            if resized:
+                reformat.update(width=info.width, height=info.height)
+            _place_upright(slot, frame.to_ndarray(**reformat), info.rotation)  # (h, w, 3) as stored
         self._pts.append(pts)
         self._durations.append(frame.duration or 0)
         self.frames_decoded += 1
@@ -716,14 +749,32 @@ def _place_upright(slot: torch.Tensor, rgb: np.ndarray, rotation: int) -> None:
         slot[:, width:] = slot[:, width - 1 : width]
 
 
+def _place_planes(slot: torch.Tensor, frame: av.VideoFrame, layout: Yuv420Layout) -> None:
+    """Copy a decoded frame's Y, U, V planes as stored into ``slot`` (layout.input_bytes): no colour conversion here.
+
+    A frame that does not fit the layout (the size or pixel format changed mid-stream) is
+    first converted to it by swscale, keeping its own matrix.
+    """
+    pixel_format = "yuvj420p" if layout.source_full_range else "yuv420p"
+    if frame.format.name != pixel_format or (frame.height, frame.width) != (layout.stored_height, layout.stored_width):
+        frame = frame.reformat(
+            width=layout.stored_width, height=layout.stored_height, format=pixel_format,
+            src_color_range=frame.color_range, dst_color_range="JPEG" if layout.source_full_range else "MPEG",
+        )  # fmt: skip
+    for target, plane in zip(layout.input_planes(slot), frame.planes):
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)  # line_size: rows are padded
+        target.numpy()[:] = rows[:, : plane.width]
+
+
 class _Encoder:
     """Encodes stylized frames with their timestamps and muxes them with the copied packets."""
 
     def __init__(
         self, plan: _Plan, output: av.container.OutputContainer, video_out: av.video.stream.VideoStream,
-        side_out: dict[int, av.stream.Stream],
+        side_out: dict[int, av.stream.Stream], layout: Yuv420Layout | None = None,
     ) -> None:  # fmt: skip
         self.plan, self.output, self.video_out, self.side_out = plan, output, video_out, side_out
+        self.layout = layout  # None: RGB frames in (swscale converts them); else yuv420p planes
         self.frames_written = 0
         self._colorspace = video_out.codec_context.colorspace
         info = plan.info
@@ -750,15 +801,21 @@ class _Encoder:
             self.output.mux(packet)
         if batch.count == 0:
             return
-        frames = batch.frames().numpy()  # (count, H, W, 3), waits for the download on CUDA
+        frames = batch.frames().numpy()  # (count, H, W, 3) or (count, planes), waits for the download on CUDA
         time_base = self.plan.info.time_base
-        for rgb, pts, duration in zip(frames, batch.context.pts, batch.context.durations):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        for pixels, pts, duration in zip(frames, batch.context.pts, batch.context.durations):
+            frame = self._frame(pixels)
             frame.pts, frame.time_base = pts, time_base
             frame.colorspace = self._colorspace  # the matrix used for RGB -> YUV, as decoded
             self._durations[pts] = duration or self._nominal_duration
             self.mux_video(self.video_out.encode(frame))
             self.frames_written += 1
+
+    def _frame(self, pixels: np.ndarray) -> av.VideoFrame:
+        if self.layout is None:
+            return av.VideoFrame.from_ndarray(pixels, format="rgb24")
+        rows = pixels.reshape(self.layout.height * 3 // 2, self.layout.width)  # PyAV's yuv420p array: Y, then U, then V rows
+        return av.VideoFrame.from_ndarray(rows, format="yuv420p")
 
     def mux_video(self, packets: list[av.Packet]) -> None:
         """Mux encoded packets with their source frame's duration.

@@ -4,6 +4,7 @@
     python -m benchmarks --quick              # everything at small sizes, few repeats (smoke check)
     python -m benchmarks --only table1 --sizes 256x256 --repeats 10 --variants fp32,bf16
     python -m benchmarks --device cuda --out /tmp/bench
+    python -m benchmarks --device cuda --only cuda,stages   # what animevid/tuning.py's CUDA defaults are set from
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from . import PARTS, datasets, engines, pipeline, table1, training
+from . import PARTS, cuda, datasets, engines, pipeline, stages, table1, training
 from .common import RESULTS_DIR, ResultsFile, load_average, machine_line, not_available, parse_size
 
 
@@ -109,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--memory-seconds", type=_floats, help="clip lengths (two) for the peak-memory runs of (b)")
     group.add_argument("--pipeline-repeats", type=int, help="timed runs of each of (a), (b), (c)")
 
+    group = parser.add_argument_group("cuda (the generator's CUDA settings; toy sizes on the CPU)")
+    group.add_argument("--cuda-compile", choices=cuda.COMPILE_MODES, help="with: eager and compiled candidates (default); without; only")
+
     group = parser.add_argument_group("train")
     group.add_argument("--train-batch", type=int, help="batch size of the G+D step (default 4)")
     group.add_argument("--train-size", type=int, help="image size of the G+D step (default 256)")
@@ -197,6 +201,8 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = 
             size=args.clip_size, seconds=args.clip_seconds, fps=args.clip_fps,
             batch_size=args.batch_size, memory_seconds=args.memory_seconds, repeats=args.pipeline_repeats,
         ),
+        "stages": lambda: stages.default_settings(device, args.quick),
+        "cuda": lambda: _override(cuda.default_settings(device, args.quick), compile_mode=args.cuda_compile),
         "train": lambda: _override(
             training.default_settings(device, args.quick),
             batch_size=args.train_batch, image_size=args.train_size, steps=args.train_steps,
@@ -205,7 +211,10 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = 
             datasets.default_settings(device, args.quick), film_seconds=args.film_seconds, smooth_size=args.smooth_size
         ),
     }  # fmt: skip
-    modules = {"table1": table1, "engines": engines, "pipeline": pipeline, "train": training, "datasets": datasets}
+    modules = {
+        "table1": table1, "engines": engines, "pipeline": pipeline, "stages": stages, "cuda": cuda, "train": training,
+        "datasets": datasets,
+    }  # fmt: skip
     settings = {part: settings_by_part[part]() for part in parts}
 
     out = args.out or (QUICK_RESULTS_DIR if args.quick else RESULTS_DIR)  # smoke runs stay out of the committed results

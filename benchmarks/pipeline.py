@@ -236,7 +236,7 @@ def run(device: torch.device, settings: PipelineSettings, log: Callable[[str], N
         return not_available(f"animevid.video (the streaming video pipeline) cannot be imported: {exc}")
     from animevid.models import AnimeGANGenerator
     from animevid.options import InferenceOptions
-    from animevid.stylizer import Stylizer
+    from animevid.stylizer import Stylizer, cudnn_autotuning
     from animevid.weights import GeneratorWeights, save_weights
 
     height, width = settings.size
@@ -259,16 +259,18 @@ def run(device: torch.device, settings: PipelineSettings, log: Callable[[str], N
             f"pipeline: {size_name(height, width)}, {frame_count} frames ({settings.seconds:g} s at {settings.fps} fps), "
             f"batch {batch_size}, {stylizer.dtype_name} on {device}; {settings.repeats} run(s) of (a), (b), (c)"
         )
-        stylizer.frames(frames[:batch_size])  # warm-up outside the timings: kernels, caches, cudnn autotune
-        if batch_size > 1:
-            stylizer.frames(frames[:1])  # (c) runs at batch 1
         end_to_end_out, naive_out = workdir / "b.mp4", workdir / "c.mp4"
         candidates = {
             "a_generator_only": generator_only(stylizer, frames, batch_size),
             "b_end_to_end": lambda: stylize_video(stylizer, clip, end_to_end_out, options, overwrite=True, progress=False),
             "c_naive_opencv": naive_loop(stylizer, clip, naive_out),
         }
-        timings = interleaved_timings(candidates, repeats=settings.repeats, device=device, warmup=0)
+        # cuDNN autotuning as a video job has it (the pipeline switches it on for (b) itself).
+        with cudnn_autotuning(device):
+            stylizer.frames(frames[:batch_size])  # warm-up outside the timings: kernels, caches, cudnn autotune
+            if batch_size > 1:
+                stylizer.frames(frames[:1])  # (c) runs at batch 1
+            timings = interleaved_timings(candidates, repeats=settings.repeats, device=device, warmup=0)
         fps = {name: frame_count / timing.median for name, timing in timings.items()}
         output_check = {"b_end_to_end": count_streams(end_to_end_out), "c_naive_opencv": count_streams(naive_out)}
 

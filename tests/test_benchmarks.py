@@ -104,6 +104,26 @@ def test_pipeline_entries(quick_results):
         assert positive(run["max_rss_mib"]) and positive(run["clip_frames"]) and run["frames"] == run["clip_frames"]
 
 
+def test_stage_entries(quick_results):
+    stages = quick_results[1]["results"]["stages"]
+    for size in stages["sizes"].values():
+        names = set(size["stages"])
+        assert {"decode", "yuv→rgb host (swscale)", "yuv→rgb device", "rgb→yuv device", "generator"} <= names
+        assert any(name.startswith("encode ") and "1 thread" in name for name in names)
+        assert all(positive(entry["fps"]) for entry in size["stages"].values())
+
+
+def test_cuda_part_entries(quick_results):
+    cuda = quick_results[1]["results"]["cuda"]
+    for size, per_size in cuda["throughput"].items():
+        layouts = {entry["layout"] for entry in per_size.values() if isinstance(entry, dict)}
+        assert layouts == {"nchw", "channels_last"}
+        assert all(positive(entry["fps"]) for entry in per_size.values() if isinstance(entry, dict))
+        assert cuda["best"][size]["fastest"] in per_size
+    precision = next(iter(cuda["precision_vs_fp32"].values()))
+    assert precision["max_lsb"] >= precision["mean_lsb"] >= 0
+
+
 def test_training_entries(quick_results):
     train = quick_results[1]["results"]["train"]
     assert positive(train["steps_per_s"]) and positive(train["images_per_s"]) and positive(train["step_s"])

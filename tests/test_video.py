@@ -473,7 +473,9 @@ def test_a_failing_compilation_falls_back_to_the_eager_generator(random_state_di
 
     def broken_compile(module, **kwargs):
         def compiled(x):
-            raise RuntimeError("InductorError: no working C++ compiler")
+            from torch._inductor.exc import InductorError
+
+            raise InductorError(RuntimeError("no working C++ compiler"), None)
 
         return compiled
 

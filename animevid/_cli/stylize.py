@@ -70,6 +70,11 @@ def _parallel_options():
     "--keep-partial", is_flag=True, owner=_video_options,
     help="Video: if stopped early, keep the frames done as a playable file.",
 )  # fmt: skip
+@library_option(
+    "--colour-on-device/--colour-on-host", "colour_on_device", owner=_video_options, field="colour_on_device",
+    shown=lambda: "on with CUDA",
+    help="Video: convert YUV <-> RGB on the generator's device, not with swscale on the host [default: {default}].",
+)  # fmt: skip
 @click.option(
     "--devices", type=str, default=None,
     help="Video: split it across worker processes on these devices: cpu, all (every GPU) or cuda:0,cuda:1.",
@@ -117,6 +122,7 @@ def stylize(
     crf: int | None,
     preset: str | None,
     keep_partial: bool,
+    colour_on_device: bool | None,
     devices: str | None,
     workers: int | None,
     retries: int,
@@ -148,7 +154,8 @@ def stylize(
         dtype = "float16"
     options = _inference_options()(device=device, dtype=dtype, max_side=max_side, compile=compile_, semantics=semantics, engine=engine)
     video_options = _video_options()(
-        codec=codec, crf=crf, preset=preset, batch_size=batch_size, start=start, end=end, keep_partial=keep_partial
+        codec=codec, crf=crf, preset=preset, batch_size=batch_size, start=start, end=end, keep_partial=keep_partial,
+        colour_on_device=colour_on_device,
     )
     parallel = None
     if devices is not None or workers is not None or ray_address is not None:  # segments: --ray cuts long videos too

@@ -16,17 +16,21 @@ from the input's shape, so that an exported generator stays size-independent.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
 def _axis_weights(in_size: int, out_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    # TF computes the scale and source coordinate in float32.
-    scale = torch.tensor(in_size / out_size, dtype=torch.float32)
-    src = torch.arange(out_size, dtype=torch.float32) * scale
+    # Built where they are used: creating them on the host and copying them over would be a
+    # blocking host-to-device copy in every Up-Conv, which stalls the pipeline's overlap.
+    # TF computes the scale and source coordinate in float32: the scale is rounded to float32
+    # here (a Python float holding a float32 value, exact in both), the product is a float32 mul.
+    scale = float(np.float32(in_size / out_size))
+    src = torch.arange(out_size, dtype=torch.float32, device=device) * scale
     lower = src.floor().to(torch.int64).clamp_(max=in_size - 1)
     upper = (lower + 1).clamp_(max=in_size - 1)
     frac = src - lower.to(torch.float32)
-    return lower.to(device), upper.to(device), frac.to(device)
+    return lower, upper, frac
 
 
 def _resize_axis(x: torch.Tensor, out_size: int, dim: int) -> torch.Tensor:
