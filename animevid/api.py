@@ -206,6 +206,8 @@ def _stylize_video_parallel(
         raise UsageError("give exactly one of --style NAME or --weights FILE")
     if video_options.keep_partial:
         raise UsageError("--keep-partial applies to one process; with --devices/--workers an interrupted job keeps its finished segments")
+    if video_options.encoders > 1:
+        raise UsageError("--encoders applies to one process; with --devices/--workers every worker encodes its own segments")
     if weights is None:
         from .styles import resolve_style
 

@@ -70,6 +70,14 @@ def _parallel_options():
     "--keep-partial", is_flag=True, owner=_video_options,
     help="Video: if stopped early, keep the frames done as a playable file.",
 )  # fmt: skip
+@library_option(
+    "--encoders", type=click.IntRange(min=1), owner=_video_options,
+    help="Video: encoder instances at once, on consecutive chunks joined losslessly (for a fast GPU).",
+)  # fmt: skip
+@library_option(
+    "--chunk-seconds", type=click.FloatRange(min=0, min_open=True), owner=_video_options,
+    help="With --encoders N: about how long each chunk is (each starts with a key frame).",
+)  # fmt: skip
 @click.option(
     "--devices", type=str, default=None,
     help="Video: split it across worker processes on these devices: cpu, all (every GPU) or cuda:0,cuda:1.",
@@ -112,6 +120,8 @@ def stylize(
     crf: int | None,
     preset: str | None,
     keep_partial: bool,
+    encoders: int,
+    chunk_seconds: float,
     devices: str | None,
     workers: int | None,
     retries: int,
@@ -141,7 +151,8 @@ def stylize(
         dtype = "float16"
     options = _inference_options()(device=device, dtype=dtype, max_side=max_side, compile=compile_, semantics=semantics, engine=engine)
     video_options = _video_options()(
-        codec=codec, crf=crf, preset=preset, batch_size=batch_size, start=start, end=end, keep_partial=keep_partial
+        codec=codec, crf=crf, preset=preset, batch_size=batch_size, start=start, end=end, keep_partial=keep_partial,
+        encoders=encoders, chunk_seconds=chunk_seconds,
     )
     parallel = None
     if devices is not None or workers is not None:
