@@ -1,7 +1,7 @@
-"""Benchmarks for animevid: the AnimeGAN paper's Table 1, the CPU engines, pipeline throughput, training and datasets.
+"""Benchmarks for animevid: the AnimeGAN paper's Table 1, the CPU engines, pipeline throughput, chunked encoding, training and datasets.
 
 Run ``python -m benchmarks --help``. Each part prints markdown tables; the run writes one JSON file
 (with the machine it ran on) to ``benchmarks/results/`` or ``--out``.
 """
 
-PARTS = ("table1", "engines", "pipeline", "train", "datasets")
+PARTS = ("table1", "engines", "pipeline", "encoders", "train", "datasets")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from . import PARTS, datasets, engines, pipeline, table1, training
+from . import PARTS, datasets, encoders, engines, pipeline, table1, training
 from .common import RESULTS_DIR, ResultsFile, load_average, machine_line, not_available, parse_size
 
 
@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--memory-seconds", type=_floats, help="clip lengths (two) for the peak-memory runs of (b)")
     group.add_argument("--pipeline-repeats", type=int, help="timed runs of each of (a), (b), (c)")
 
+    group = parser.add_argument_group("encoders (stand-in generator: the encoders are the bound)")
+    group.add_argument("--encoder-size", type=_size, help="clip size WxH (default 1280x720)")
+    group.add_argument("--encoder-seconds", type=float, help="clip length (default 10)")
+    group.add_argument("--encoder-counts", type=_ints, help="encoder counts to compare (default 1,2)")
+    group.add_argument("--encoder-repeats", type=int, help="timed runs of each count (default 3)")
+
     group = parser.add_argument_group("train")
     group.add_argument("--train-batch", type=int, help="batch size of the G+D step (default 4)")
     group.add_argument("--train-size", type=int, help="image size of the G+D step (default 256)")
@@ -197,6 +203,10 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = 
             size=args.clip_size, seconds=args.clip_seconds, fps=args.clip_fps,
             batch_size=args.batch_size, memory_seconds=args.memory_seconds, repeats=args.pipeline_repeats,
         ),
+        "encoders": lambda: _override(
+            encoders.default_settings(device, args.quick), size=args.encoder_size, seconds=args.encoder_seconds,
+            encoders=args.encoder_counts, repeats=args.encoder_repeats,
+        ),
         "train": lambda: _override(
             training.default_settings(device, args.quick),
             batch_size=args.train_batch, image_size=args.train_size, steps=args.train_steps,
@@ -205,7 +215,7 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = 
             datasets.default_settings(device, args.quick), film_seconds=args.film_seconds, smooth_size=args.smooth_size
         ),
     }  # fmt: skip
-    modules = {"table1": table1, "engines": engines, "pipeline": pipeline, "train": training, "datasets": datasets}
+    modules = {"table1": table1, "engines": engines, "pipeline": pipeline, "encoders": encoders, "train": training, "datasets": datasets}
     settings = {part: settings_by_part[part]() for part in parts}
 
     out = args.out or (QUICK_RESULTS_DIR if args.quick else RESULTS_DIR)  # smoke runs stay out of the committed results
