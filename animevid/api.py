@@ -193,7 +193,10 @@ def stylize(
     if options.compile is None and resolve_engine(options.engine, device, None, resolve_dtype(options.dtype, device)) == "torch":
         options = dataclasses.replace(options, compile=should_compile(device, frames))
     stylizer = make_stylizer(style, weights, options, mirror, progress)
-    return stylize_video(stylizer, source, destination, video_options, overwrite=overwrite, progress=progress)
+    run = stylize_video
+    if video_options.encoders > 1:
+        from .chunked import stylize_video_chunked as run  # the same call, with several encoders
+    return run(stylizer, source, destination, video_options, overwrite=overwrite, progress=progress)
 
 
 def _stylize_video_parallel(

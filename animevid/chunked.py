@@ -35,6 +35,7 @@ from .errors import DeviceError, OutputError
 from .fileio import new_temporary
 from .memory import GIB, available_bytes
 from .options import VideoOptions
+from .result import StylizeResult
 from .segments import join_parts
 from .stylizer import StylizedBatch, Stylizer
 from .video import (
@@ -48,6 +49,7 @@ from .video import (
     _Stages,
     _VideoJob,
     add_video_stream,
+    run_video_job,
 )
 from .video_input import open_video, reason
 
@@ -69,6 +71,26 @@ def held_bytes(plan: _Plan, encoders: int, batches_per_chunk: int, batch_size: i
     batch = batch_size * height * width * 3
     waiting = (encoders * (batches_per_chunk + 1) + QUEUE_BATCHES + 2) * batch
     return waiting + encoders * ENCODER_FRAMES_HELD * height * width * 3 // 2
+
+
+def stylize_video_chunked(
+    stylizer: Stylizer,
+    source: str | os.PathLike,
+    destination: str | os.PathLike,
+    options: VideoOptions,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> StylizeResult:
+    """:func:`animevid.video.stylize_video` with ``options.encoders`` encoders on consecutive chunks.
+
+    Every guarantee of the one-encoder path holds (see :func:`stylize_chunked`); ``keep_partial``
+    is refused with several encoders (by :class:`VideoOptions`).
+    """
+    return run_video_job(
+        stylizer, source, destination, options, overwrite,
+        lambda plan, batch_size: stylize_chunked(stylizer, plan, options, batch_size, progress=progress, overwrite=overwrite),
+    )  # fmt: skip
 
 
 def stylize_chunked(

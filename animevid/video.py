@@ -90,11 +90,23 @@ def stylize_video(
     dropped with a warning); rotation metadata is applied to the pixels, so the output is
     upright without metadata; odd sides are padded to even by repeating the last row or column.
     The destination is never overwritten unless ``overwrite``, is refused if it is the source,
-    and never receives a half-written file unless ``options.keep_partial``. With
-    ``options.encoders`` > 1 the frames are encoded in chunks by that many encoders at once
-    (:mod:`animevid.chunked`): the same frames, timestamps and side packets in one file.
+    and never receives a half-written file unless ``options.keep_partial``. One encoder:
+    ``options.encoders`` > 1 is :func:`animevid.chunked.stylize_video_chunked` (UsageError here).
     """
     options = options or VideoOptions()
+    if options.encoders > 1:
+        raise UsageError("stylize_video runs one encoder: animevid.chunked.stylize_video_chunked runs several")
+    return run_video_job(
+        stylizer, source, destination, options, overwrite,
+        lambda plan, batch_size: _VideoJob(stylizer, plan, options, batch_size, progress).run(),
+    )  # fmt: skip
+
+
+def run_video_job(
+    stylizer: Stylizer, source: str | os.PathLike, destination: str | os.PathLike, options: VideoOptions, overwrite: bool,
+    run: Callable[[_Plan, int], int],
+) -> StylizeResult:  # fmt: skip
+    """Plan the job (refusing what can be refused), then ``run(plan, batch_size)`` -> frames, Ctrl-C and SIGTERM made :class:`Interrupted`."""
     source, destination = Path(source), Path(destination)
     plan = _plan(source, destination, options, overwrite)
     for warning in plan.warnings:
@@ -105,12 +117,7 @@ def stylize_video(
     started = time.perf_counter()
     try:
         with _sigterm_raises_keyboard_interrupt():
-            if options.encoders > 1:
-                from .chunked import stylize_chunked  # it builds on this module
-
-                frames = stylize_chunked(stylizer, plan, options, batch_size, progress=progress, overwrite=overwrite)
-            else:
-                frames = _VideoJob(stylizer, plan, options, batch_size, progress).run()
+            frames = run(plan, batch_size)
     except _Terminated:
         raise Interrupted(f"terminated (SIGTERM); nothing was written to {destination}") from None
     except KeyboardInterrupt:

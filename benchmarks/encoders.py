@@ -55,6 +55,7 @@ def timestamps(path: Path) -> list[int]:
 
 
 def run(device: torch.device, settings: EncoderSettings, log: Callable[[str], None] = print) -> dict[str, object]:
+    from animevid.chunked import stylize_video_chunked
     from animevid.options import VideoOptions
     from animevid.video import stylize_video
 
@@ -67,7 +68,8 @@ def run(device: torch.device, settings: EncoderSettings, log: Callable[[str], No
         outputs = {n: folder / f"out-{n}.mp4" for n in settings.encoders}
 
         def job(n: int) -> Callable[[], object]:
-            return lambda: stylize_video(stylizer, source, outputs[n], VideoOptions(encoders=n), overwrite=True, progress=False)
+            run = stylize_video_chunked if n > 1 else stylize_video
+            return lambda: run(stylizer, source, outputs[n], VideoOptions(encoders=n), overwrite=True, progress=False)
 
         log(f"encoders: {width}x{height}, {frames} frames, encoders {settings.encoders}")
         timings = interleaved_timings({str(n): job(n) for n in settings.encoders}, repeats=settings.repeats, device=device)

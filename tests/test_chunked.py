@@ -10,6 +10,7 @@ import pytest
 import animevid.chunked
 from animevid.errors import DeviceError, Interrupted, OutputError, UsageError
 from animevid.options import ParallelOptions, VideoOptions
+from animevid.chunked import stylize_video_chunked
 from animevid.video import stylize_video
 from tests.test_segments import LOSSLESS, assert_same_file, video_packets
 from tests.video_fixtures import FailingStylizer, IdentityStylizer, InterruptingStylizer, make_clip
@@ -20,7 +21,9 @@ CHUNK = 0.25  # seconds: 6 frames at 24 fps, so a 1-second clip has several chun
 
 
 def encode(source: Path, destination: Path, stylizer=None, **options) -> None:
-    stylize_video(stylizer or IdentityStylizer(), source, destination, VideoOptions(**LOSSLESS, **options), progress=False)
+    """One encoder through stylize_video, several through stylize_video_chunked."""
+    run = stylize_video_chunked if options.get("encoders", 1) > 1 else stylize_video
+    run(stylizer or IdentityStylizer(), source, destination, VideoOptions(**LOSSLESS, **options), progress=False)
 
 
 def key_frames(path: Path) -> int:
@@ -108,7 +111,8 @@ def test_an_existing_destination_is_kept_unless_overwrite(tmp_path):
     with pytest.raises(OutputError, match="already exists"):
         encode(source, out, encoders=2, chunk_seconds=CHUNK)
     assert out.read_bytes() == b"mine"
-    stylize_video(IdentityStylizer(), source, out, VideoOptions(**LOSSLESS, encoders=2, chunk_seconds=CHUNK), overwrite=True, progress=False)
+    stylize_video_chunked(IdentityStylizer(), source, out, VideoOptions(**LOSSLESS, encoders=2, chunk_seconds=CHUNK), overwrite=True,
+                          progress=False)  # fmt: skip
     encode(source, tmp_path / "single.mp4")
     assert_same_file(tmp_path / "single.mp4", out)
 
@@ -145,6 +149,13 @@ def test_held_bytes_counts_every_queue_and_each_encoder():
 def test_bad_options_are_refused(options, message):
     with pytest.raises(UsageError, match=message):
         VideoOptions(**options)
+
+
+def test_stylize_video_refuses_several_encoders(tmp_path):
+    source = make_clip(tmp_path / "in.mp4", frames=6)
+    with pytest.raises(UsageError, match="stylize_video_chunked"):
+        stylize_video(IdentityStylizer(), source, tmp_path / "out.mp4", VideoOptions(encoders=2), progress=False)
+    assert files_in(tmp_path) == ["in.mp4"]
 
 
 def test_workers_and_encoders_together_are_refused(tmp_path, random_weights):
