@@ -186,7 +186,10 @@ def stylize(
     if options.compile is None and resolve_engine(options.engine, device, None, resolve_dtype(options.dtype, device)) == "torch":
         options = dataclasses.replace(options, compile=should_compile(device, frames))
     stylizer = make_stylizer(style, weights, options, mirror, progress)
-    return stylize_video(stylizer, source, destination, video_options, overwrite=overwrite, progress=progress)
+    run = stylize_video
+    if video_options.encoders > 1:
+        from .chunked import stylize_video_chunked as run  # the same call, with several encoders
+    return run(stylizer, source, destination, video_options, overwrite=overwrite, progress=progress)
 
 
 def _stylize_video_parallel(
@@ -199,6 +202,8 @@ def _stylize_video_parallel(
         raise UsageError("give exactly one of --style NAME or --weights FILE")
     if video_options.keep_partial:
         raise UsageError("--keep-partial applies to one process; with --devices/--workers an interrupted job keeps its finished segments")
+    if video_options.encoders > 1:
+        raise UsageError("--encoders applies to one process; with --devices/--workers every worker encodes its own segments")
     if weights is None:
         from .styles import resolve_style
 

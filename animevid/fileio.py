@@ -61,14 +61,7 @@ def atomic_path(destination: str | os.PathLike, suffix: str | None = None) -> It
     that pick a format from the name (OpenCV, FFmpeg muxers) still do.
     """
     destination = Path(destination)
-    suffix = destination.suffix if suffix is None else suffix
-    owner = f"{os.getpid()}-{HOST_TAG}"  # read now: a forked child has another pid
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.{owner}.", suffix=".part" + suffix, dir=destination.parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write to {destination.parent}: {exc.strerror or exc}") from exc
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = new_temporary(destination, suffix)
     try:
         yield tmp
         try:
@@ -82,6 +75,22 @@ def atomic_path(destination: str | os.PathLike, suffix: str | None = None) -> It
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def new_temporary(destination: str | os.PathLike, suffix: str | None = None) -> Path:
+    """Create an empty temporary file beside ``destination``, named as :func:`remove_stale_temporaries` expects.
+
+    The caller removes it; if the process is killed first, a later job's cleanup does.
+    """
+    destination = Path(destination)
+    suffix = destination.suffix if suffix is None else suffix
+    owner = f"{os.getpid()}-{HOST_TAG}"  # read now: a forked child has another pid
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{destination.name}.{owner}.", suffix=".part" + suffix, dir=destination.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {destination.parent}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    return Path(tmp_name)
 
 
 def write_bytes_atomic(destination: str | os.PathLike, data: bytes) -> None:

@@ -50,6 +50,9 @@ DEFAULT_CRF = 18  # visually close to lossless; flat anime colours keep the file
 DEFAULT_PRESET = "medium"
 X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 CRF_CODECS = ("libx264", "libx265")  # the encoders that take --crf and --preset
+# With several encoders, each chunk starts with a key frame: shorter chunks hold fewer frames in
+# memory while they wait for their encoder, longer ones cost fewer extra key frames.
+DEFAULT_CHUNK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class VideoOptions:
     # None: on CUDA (animevid.tuning), never on the CPU. Where it cannot apply exactly (odd
     # heights, encoders not taking yuv420p) the host converts, whatever this says.
     colour_on_device: bool | None = None
+    encoders: int = 1  # encoder instances in one process, on consecutive chunks (animevid.chunked); 1: one stream
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS  # with encoders > 1: about this long each chunk
 
     def __post_init__(self) -> None:
         import av  # here, not at the top: reading the defaults (the CLI's --help) needs no PyAV
@@ -85,6 +90,12 @@ class VideoOptions:
             raise UsageError(f"unknown --preset {self.preset!r} (use one of {', '.join(X26X_PRESETS)})")
         if self.batch_size is not None and self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.encoders < 1:
+            raise UsageError(f"--encoders must be at least 1, got {self.encoders}")
+        if not (math.isfinite(self.chunk_seconds) and self.chunk_seconds > 0):
+            raise UsageError(f"--chunk-seconds must be > 0, got {self.chunk_seconds}")
+        if self.encoders > 1 and self.keep_partial:
+            raise UsageError("--keep-partial applies to one encoder: with --encoders N an interrupted job leaves nothing")
         if self.start is not None and not (math.isfinite(self.start) and self.start >= 0):
             raise UsageError(f"--start must be a number of seconds >= 0, got {self.start}")
         if self.end is not None and not (math.isfinite(self.end) and self.end > (self.start or 0)):

@@ -250,7 +250,8 @@ def join_parts(
         video_out = output.add_stream_from_template(opened[0].streams.video[0])
         video_out.time_base = plan.info.time_base
         side_out = {index: output.add_stream_from_template(src.streams[index]) for index in plan.copied}
-        video = _video_packets(opened, durations, video_out)
+        orders = [_presentation_order(part, index, video_out.time_base) for index, part in enumerate(parts)]
+        video = _video_packets(opened, orders, durations, video_out)
         side = _side_packets(src, plan, options, side_out)
         frames = 0
         try:
@@ -281,7 +282,8 @@ def _check_parts(parts: list[av.container.InputContainer]) -> None:
 
 
 def _video_packets(
-    parts: list[av.container.InputContainer], durations: Sequence[Sequence[Fraction]], video_out: av.stream.Stream
+    parts: list[av.container.InputContainer], orders: list[list[int]], durations: Sequence[Sequence[Fraction]],
+    video_out: av.stream.Stream,
 ) -> Iterator[tuple[Fraction, int, av.Packet]]:
     """Every part's packets with pts and durations in the output's time base.
 
@@ -290,7 +292,6 @@ def _video_packets(
     frames, ``depth`` the reordering depth): monotonic across the joins, B-frames included.
     """
     tb = video_out.time_base
-    orders = [_presentation_order(part, index, tb) for index, part in enumerate(parts)]
     depth = max(max(_reorder_depth(order), part.streams.video[0].codec_context.reorder_depth) for order, part in zip(orders, parts))
     first = sorted(orders[0])
     delay = first[min(depth, len(first) - 1)] - first[0]
@@ -318,11 +319,15 @@ def _with_dts(packet: av.Packet, dts: int, tb: Fraction) -> tuple[Fraction, int,
     return dts * tb, 0, packet
 
 
-def _presentation_order(part: av.container.InputContainer, index: int, tb: Fraction) -> list[int]:
-    """The part's pts in decoding order (output time base); checks that it starts with a key frame."""
-    stream = part.streams.video[0]
-    packets = [(packet.pts, packet.is_keyframe, packet.time_base) for packet in part.demux(stream) if packet.size]
-    part.seek(0)
+def _presentation_order(part: str | os.PathLike | bytes, index: int, tb: Fraction) -> list[int]:
+    """The part's pts in decoding order (output time base); checks that it starts with a key frame.
+
+    Read from a container of its own: NUT cannot seek back in a part whose first decoding times
+    are negative (B-frames), so the part is opened again rather than rewound.
+    """
+    with _open_part(part) as container:
+        stream = container.streams.video[0]
+        packets = [(packet.pts, packet.is_keyframe, packet.time_base) for packet in container.demux(stream) if packet.size]
     if not packets or not packets[0][1]:
         raise OutputError(f"part {index} does not start with a key frame")
     return [_exact(pts, time_base, tb) for pts, _, time_base in packets]

@@ -94,9 +94,23 @@ def stylize_video(
     upright without metadata; odd sides are padded to even by repeating the last row or column.
     The destination is never overwritten unless ``overwrite``, is refused if it is the source,
     and never receives a half-written file unless ``options.keep_partial``. ``bar``: count the
-    frames on this (open) progress bar, e.g. a folder job's, instead of one of the video's own.
+    frames on this (open) progress bar, e.g. a folder job's, instead of one of the video's own. One encoder:
+    ``options.encoders`` > 1 is :func:`animevid.chunked.stylize_video_chunked` (UsageError here).
     """
     options = options or VideoOptions()
+    if options.encoders > 1:
+        raise UsageError("stylize_video runs one encoder: animevid.chunked.stylize_video_chunked runs several")
+    return run_video_job(
+        stylizer, source, destination, options, overwrite,
+        lambda plan, batch_size: _VideoJob(stylizer, plan, options, batch_size, progress, bar=bar).run(),
+    )  # fmt: skip
+
+
+def run_video_job(
+    stylizer: Stylizer, source: str | os.PathLike, destination: str | os.PathLike, options: VideoOptions, overwrite: bool,
+    run: Callable[[_Plan, int], int],
+) -> StylizeResult:  # fmt: skip
+    """Plan the job (refusing what can be refused), then ``run(plan, batch_size)`` -> frames, Ctrl-C and SIGTERM made :class:`Interrupted`."""
     source, destination = Path(source), Path(destination)
     plan = _plan(source, destination, options, overwrite)
     for warning in plan.warnings:
@@ -104,11 +118,10 @@ def stylize_video(
     height, width = plan.frame_size
     batch_size = options.batch_size or stylizer.default_batch_size(height, width)
     stylizer.memory_plan(height, width, batch_size)  # refuses a frame size that cannot fit, before any work
-    job = _VideoJob(stylizer, plan, options, batch_size, progress, bar=bar)
     started = time.perf_counter()
     try:
         with _sigterm_raises_keyboard_interrupt():
-            frames = job.run()
+            frames = run(plan, batch_size)
     except _Terminated:
         raise Interrupted(f"terminated (SIGTERM); nothing was written to {destination}") from None
     except KeyboardInterrupt:
@@ -393,6 +406,42 @@ class _Outcome:
     finalize: bool  # write the trailer and move the file to the destination
 
 
+def add_video_stream(
+    plan: _Plan, options: VideoOptions, video_in: av.video.stream.VideoStream, output: av.container.OutputContainer,
+    global_header: bool | None, threads: int | None, default_preset: str = DEFAULT_PRESET,
+) -> av.video.stream.VideoStream:  # fmt: skip
+    """The output's video stream as every encoder of a job sets it up: codec, options, size, time base, colours.
+
+    ``global_header``: parameter sets in the extradata (True), in-band (False), or as the muxer
+    asks (None). ``threads``: the encoder's threads; None or 0: FFmpeg's choice. ``default_preset``:
+    the preset when the options give none (on CUDA, animevid.tuning's).
+    """
+    info = plan.info
+    try:
+        video_out = output.add_stream(options.codec, rate=info.nominal_rate, options=options.encoder_options(default_preset))
+    except (av.FFmpegError, ValueError) as exc:
+        raise OutputError(f"cannot set up the {options.codec} encoder: {reason(exc)}") from None
+    video_out.height, video_out.width = plan.frame_size
+    video_out.pix_fmt = plan.pixel_format
+    # Timestamps are copied from the source frames: the output counts in the source's units.
+    video_out.time_base = info.time_base
+    video_out.codec_context.time_base = info.time_base
+    if global_header is not None:  # a part: parameter sets where the final container wants them
+        flags = video_out.codec_context.flags
+        flag = av.codec.context.Flags.global_header
+        video_out.codec_context.flags = flags | flag if global_header else flags & ~flag
+    if threads:
+        video_out.codec_context.thread_count = threads
+    context_in, context_out = video_in.codec_context, video_out.codec_context
+    sar = context_in.sample_aspect_ratio
+    if sar:
+        context_out.sample_aspect_ratio = 1 / sar if info.rotation in (90, 270) else sar
+    for attribute in ("colorspace", "color_primaries", "color_trc"):
+        with contextlib.suppress(AttributeError, ValueError, TypeError):
+            setattr(context_out, attribute, getattr(context_in, attribute))
+    return video_out
+
+
 class _VideoJob:
     def __init__(
         self, stylizer: Stylizer, plan: _Plan, options: VideoOptions, batch_size: int, progress: bool,
@@ -459,37 +508,19 @@ class _VideoJob:
         return CUDA_TUNING.preset if self.stylizer.uses_cuda else DEFAULT_PRESET
 
     def _add_streams(self, source: av.container.InputContainer, output: av.container.OutputContainer):
-        plan, info = self.plan, self.plan.info
-        video_in = source.streams[plan.info.stream_index]
-        rate = info.nominal_rate
-        try:
-            video_out = output.add_stream(self.options.codec, rate=rate, options=self.options.encoder_options(self._default_preset()))
-        except (av.FFmpegError, ValueError) as exc:
-            raise OutputError(f"cannot set up the {self.options.codec} encoder: {reason(exc)}") from None
-        video_out.height, video_out.width = plan.frame_size
-        video_out.pix_fmt = plan.pixel_format
-        # Timestamps are copied from the source frames: the output counts in the source's units.
-        video_out.time_base = info.time_base
-        video_out.codec_context.time_base = info.time_base
-        if plan.window is not None:  # a part: parameter sets where the final container wants them
-            flags = video_out.codec_context.flags
-            global_header = av.codec.context.Flags.global_header
-            video_out.codec_context.flags = flags | global_header if plan.window.global_header else flags & ~global_header
-        if not self.stylizer.uses_cuda:
-            # The CPU generator is ~1000x slower than encoding; extra encoder threads would only
-            # compete with its OpenMP threads, which degrade badly when they do not get a core.
-            video_out.codec_context.thread_count = 1
-        context_in, context_out = video_in.codec_context, video_out.codec_context
-        sar = context_in.sample_aspect_ratio
-        if sar:
-            context_out.sample_aspect_ratio = 1 / sar if info.rotation in (90, 270) else sar
-        for attribute in ("colorspace", "color_primaries", "color_trc"):
-            with contextlib.suppress(AttributeError, ValueError, TypeError):
-                setattr(context_out, attribute, getattr(context_in, attribute))
+        plan = self.plan
+        global_header = plan.window.global_header if plan.window is not None else None
+        # The CPU generator is ~1000x slower than encoding; extra encoder threads would only
+        # compete with its OpenMP threads, which degrade badly when they do not get a core.
+        threads = None if self.stylizer.uses_cuda else 1
+        video_out = add_video_stream(plan, self.options, source.streams[plan.info.stream_index], output, global_header, threads, self._default_preset())
         side_out = {index: output.add_stream_from_template(source.streams[index]) for index in plan.copied}
         return video_out, side_out
 
-    def _run_stages(self, source: av.container.InputContainer, encoder: _Encoder, layout: Yuv420Layout | None = None) -> _Outcome:
+    def _run_stages(
+        self, source: av.container.InputContainer, encoder: _Encoder, layout: Yuv420Layout | None = None, held: int = 0,
+    ) -> _Outcome:  # fmt: skip
+        """Run the three stages; ``held``: batches the encoder stage holds beyond one (several encoders' queues)."""
         stages = _Stages()
         height, width = self.plan.frame_size
         cuda = self.stylizer.uses_cuda
@@ -497,10 +528,10 @@ class _VideoJob:
         # generator stage (one uploaded ahead); downloads: one being filled, the queue, one encoding.
         if layout is None:
             inputs = self.stylizer.buffer_pool(QUEUE_BATCHES + 3, self.batch_size, height, width)
-            outputs = self.stylizer.buffer_pool(QUEUE_BATCHES + 2, self.batch_size, height, width) if cuda else None
+            outputs = self.stylizer.buffer_pool(QUEUE_BATCHES + 2 + held, self.batch_size, height, width) if cuda else None
         else:  # packed YUV planes: half the bytes of RGB each way
             inputs = HostBufferPool(QUEUE_BATCHES + 3, (self.batch_size, layout.input_bytes), pin_memory=cuda)
-            outputs = HostBufferPool(QUEUE_BATCHES + 2, (self.batch_size, layout.output_bytes), pin_memory=True) if cuda else None
+            outputs = HostBufferPool(QUEUE_BATCHES + 2 + held, (self.batch_size, layout.output_bytes), pin_memory=True) if cuda else None
         decoded: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
         stylized: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
         decoder = _Decoder(self.plan, self.options, source, self.batch_size, inputs, decoded, stages, layout)

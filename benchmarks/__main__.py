@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from . import PARTS, cuda, datasets, engines, pipeline, stages, table1, training
+from . import PARTS, cuda, datasets, encoders, engines, pipeline, stages, table1, training, workers
 from .common import RESULTS_DIR, ResultsFile, load_average, machine_line, not_available, parse_size
 
 
@@ -110,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--memory-seconds", type=_floats, help="clip lengths (two) for the peak-memory runs of (b)")
     group.add_argument("--pipeline-repeats", type=int, help="timed runs of each of (a), (b), (c)")
 
+    group = parser.add_argument_group("encoders (stand-in generator: the encoders are the bound)")
+    group.add_argument("--encoder-size", type=_size, help="clip size WxH (default 1280x720)")
+    group.add_argument("--encoder-seconds", type=float, help="clip length (default 10)")
+    group.add_argument("--encoder-counts", type=_ints, help="encoder counts to compare (default 1,2)")
+    group.add_argument("--encoder-repeats", type=int, help="timed runs of each count (default 3)")
+
+    group = parser.add_argument_group("workers (worker processes on one video; on CUDA, counts of GPUs)")
+    group.add_argument("--worker-counts", type=_ints, help="worker counts to compare (default 1,2 on the CPU; 1..GPUs on CUDA)")
+    group.add_argument("--worker-repeats", type=int, help="timed runs of each count")
     group = parser.add_argument_group("cuda (the generator's CUDA settings; toy sizes on the CPU)")
     group.add_argument("--cuda-compile", choices=cuda.COMPILE_MODES, help="with: eager and compiled candidates (default); without; only")
 
@@ -203,6 +212,11 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = 
         ),
         "stages": lambda: stages.default_settings(device, args.quick),
         "cuda": lambda: _override(cuda.default_settings(device, args.quick), compile_mode=args.cuda_compile),
+        "encoders": lambda: _override(
+            encoders.default_settings(device, args.quick), size=args.encoder_size, seconds=args.encoder_seconds,
+            encoders=args.encoder_counts, repeats=args.encoder_repeats,
+        ),
+        "workers": lambda: _override(workers.default_settings(device, args.quick), workers=args.worker_counts, repeats=args.worker_repeats),
         "train": lambda: _override(
             training.default_settings(device, args.quick),
             batch_size=args.train_batch, image_size=args.train_size, steps=args.train_steps,
@@ -212,8 +226,8 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = 
         ),
     }  # fmt: skip
     modules = {
-        "table1": table1, "engines": engines, "pipeline": pipeline, "stages": stages, "cuda": cuda, "train": training,
-        "datasets": datasets,
+        "table1": table1, "engines": engines, "pipeline": pipeline, "encoders": encoders, "workers": workers, "stages": stages,
+        "cuda": cuda, "train": training, "datasets": datasets,
     }  # fmt: skip
     settings = {part: settings_by_part[part]() for part in parts}
 

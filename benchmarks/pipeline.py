@@ -87,13 +87,20 @@ def render_frame(index: int, height: int, width: int, fps: int) -> np.ndarray:
     return image
 
 
-def make_clip(path: Path, height: int, width: int, seconds: float, fps: int) -> int:
-    """Write an H.264 + AAC (stereo 48 kHz tone) MP4 of :func:`render_frame` s; returns the number of video frames."""
+def make_clip(path: Path, height: int, width: int, seconds: float, fps: int, *, keyframe_seconds: float | None = None) -> int:
+    """Write an H.264 + AAC (stereo 48 kHz tone) MP4 of :func:`render_frame` s; returns the number of video frames.
+
+    ``keyframe_seconds``: a key frame that often (where a video can be cut into segments); default x264's.
+    """
     from animevid.train.synthetic_film import write_clip
 
     frames = max(1, int(round(seconds * fps)))
     rendered = (render_frame(index, height, width, fps) for index in range(frames))
-    return write_clip(path, rendered, fps=fps, encoder_options={"preset": "veryfast", "crf": "20"}, audio="stereo")
+    options = {"preset": "veryfast", "crf": "20"}
+    if keyframe_seconds is not None:
+        interval = str(max(1, round(keyframe_seconds * fps)))
+        options.update(g=interval, keyint_min=interval, sc_threshold="0")
+    return write_clip(path, rendered, fps=fps, encoder_options=options, audio="stereo")
 
 
 def decode_all(path: Path) -> torch.Tensor:

@@ -137,3 +137,50 @@ def test_cli_workers_write_one_file_and_say_what_each_worker_did(tmp_path, rando
     assert result.stderr.count(" pid ") == 2
     again = run_cli("stylize", source, out, "--weights", random_weights, "--workers", "2")
     assert again.exit_code != 0 and "already exists" in again.stderr
+
+
+INTERRUPTED_CLI = """
+import sys
+import animevid.parallel
+from tests.test_parallel import slow_render_part
+animevid.parallel.ProcessBackend.__init__.__defaults__ = (slow_render_part,)  # segments after the first take long
+from animevid._cli import main
+main(sys.argv[1:], prog_name="animevid")
+"""
+
+
+def test_ctrl_c_midway_exits_130_keeps_the_finished_parts_and_a_rerun_reuses_them(tmp_path, random_weights, one_torch_thread):
+    from tests.clitools import run_cli
+
+    source = keyframe_clip(tmp_path / "in.mp4", audio="mono")
+    out = tmp_path / "out.mp4"
+    args = [source, out, "--weights", random_weights, "--engine", "torch", "--no-compile", "--workers", "2",
+            "--segment-seconds", "0.3", "--crf", "0", "--preset", "ultrafast"]  # fmt: skip
+    env = {**os.environ, "ANIMEVID_TEST_SLOW": "60", "PYTHONPATH": str(Path(__file__).parents[1])}
+    job = subprocess.Popen([sys.executable, "-c", INTERRUPTED_CLI, "stylize", *map(str, args), "-q"], env=env,
+                           start_new_session=True, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        manifests: list[Path] = []
+        while time.monotonic() < deadline and not manifests and job.poll() is None:
+            manifests = list(tmp_path.glob(".out.mp4.animevid-work-*/part-*.json"))
+            time.sleep(0.1)
+        assert manifests, "no segment finished"
+        job.send_signal(signal.SIGINT)  # Ctrl-C reaches the parent; its workers ignore SIGINT
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    assert job.returncode == 130, stderr
+    assert "interrupted" in stderr and "rerun the same command to continue" in stderr
+    assert not out.exists()
+    (work,) = [p for p in tmp_path.iterdir() if "animevid-work" in p.name]  # nothing else beside the destination
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["in.mp4", work.name])
+    finished = sorted(p.name for p in work.glob("part-*.json"))
+    assert finished and all((work / name.replace(".json", ".nut")).is_file() for name in finished)
+    result = run_cli("stylize", *args)
+    assert result.exit_code == 0, result.output
+    assert f"{len(finished)} segments reused from an interrupted run" in result.stderr
+    assert not work.exists()
+    assert_same_file(single(tmp_path, source, random_weights, VideoOptions(**LOSSLESS)), out)

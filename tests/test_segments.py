@@ -115,3 +115,19 @@ def test_segments_start_on_key_frames_and_cover_the_range_once(tmp_path):
     assert plan.shift == kept[0]
     for a, b in zip(plan.segments, plan.segments[1:]):
         assert a.end == b.first
+
+
+def test_parts_with_b_frames_join(tmp_path):
+    # The default quality (crf 18, preset medium) gives the parts B-frames, so their first decoding
+    # times are negative; NUT cannot seek back in such a part, and the join must not need to.
+    source = keyframe_clip(tmp_path / "in.mp4", audio="mono")
+    options = VideoOptions()
+    single = tmp_path / "single.mp4"
+    stylize_video(IdentityStylizer(), source, single, options, progress=False)
+    split_and_join(source, tmp_path / "joined.mp4", 3, options)
+    with av.open(str(tmp_path / "joined.mp4")) as container:
+        packets = [p for p in container.demux(container.streams.video[0]) if p.size]
+        assert any(p.dts is not None and p.dts < p.pts for p in packets)  # B-frames were there to cope with
+    a, b = read_clip(single), read_clip(tmp_path / "joined.mp4")
+    assert (len(a.frames), a.times, a.duration, a.streams) == (len(b.frames), b.times, b.duration, b.streams)
+    assert side_packets(single, "audio") == side_packets(tmp_path / "joined.mp4", "audio")

@@ -75,6 +75,14 @@ def _parallel_options():
     shown=lambda: "on with CUDA",
     help="Video: convert YUV <-> RGB on the generator's device, not with swscale on the host [default: {default}].",
 )  # fmt: skip
+@library_option(
+    "--encoders", type=click.IntRange(min=1), owner=_video_options,
+    help="Video: encoder instances at once, on consecutive chunks joined losslessly (for a fast GPU).",
+)  # fmt: skip
+@library_option(
+    "--chunk-seconds", type=click.FloatRange(min=0, min_open=True), owner=_video_options,
+    help="With --encoders N: about how long each chunk is (each starts with a key frame).",
+)  # fmt: skip
 @click.option(
     "--devices", type=str, default=None,
     help="Video: split it across worker processes on these devices: cpu, all (every GPU) or cuda:0,cuda:1.",
@@ -85,11 +93,11 @@ def _parallel_options():
 )  # fmt: skip
 @library_option(
     "--retries", type=click.IntRange(min=0), owner=_parallel_options,
-    help="With --devices/--workers: retries of a failed segment, each on a fresh worker.",
+    help="With --devices/--workers or --ray: retries of a failed segment, each on a fresh worker.",
 )  # fmt: skip
 @library_option(
     "--segment-seconds", type=click.FloatRange(min=0, min_open=True), owner=_parallel_options,
-    help="With --devices/--workers: about how long each segment is.",
+    help="With --devices/--workers or --ray: about how long each segment is (--ray: longer videos are cut).",
 )  # fmt: skip
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option(
@@ -123,6 +131,8 @@ def stylize(
     preset: str | None,
     keep_partial: bool,
     colour_on_device: bool | None,
+    encoders: int,
+    chunk_seconds: float,
     devices: str | None,
     workers: int | None,
     retries: int,
@@ -156,6 +166,7 @@ def stylize(
     video_options = _video_options()(
         codec=codec, crf=crf, preset=preset, batch_size=batch_size, start=start, end=end, keep_partial=keep_partial,
         colour_on_device=colour_on_device,
+        encoders=encoders, chunk_seconds=chunk_seconds,
     )
     parallel = None
     if devices is not None or workers is not None or ray_address is not None:  # segments: --ray cuts long videos too
