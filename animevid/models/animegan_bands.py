@@ -311,18 +311,19 @@ class BandedAnimeGAN:
 
     def _inverted_residual(self, block: InvertedResBlock, source: Whole) -> Whole:
         """IRB: 1×1 expand Conv-Block → depthwise 3×3, IN, LReLU → 1×1 project, IN → + input."""
-        hidden = self._held(conv_block(block.expand, source))
+        expanded = self._held(conv_block(block.expand, source))
         pads = (1, 1, 1, 1)
-        hidden = self._held(
+        depthwise = self._held(
             Layer(
-                lambda start, stop: _conv3x3_rows(block.depthwise, hidden, start, stop, pads),
-                hidden.channels, hidden.height, hidden.width, block.depthwise_norm, True,
+                lambda start, stop: _conv3x3_rows(block.depthwise, expanded, start, stop, pads),
+                expanded.channels, expanded.height, expanded.width, block.depthwise_norm, True,
             )
         )  # fmt: skip
+        del expanded  # each full-size activation is freed as soon as the next one is held
         out = self._held(
-            Layer(lambda start, stop: block.project(hidden.rows(start, stop)), source.channels, source.height, source.width,
+            Layer(lambda start, stop: block.project(depthwise.rows(start, stop)), source.channels, source.height, source.width,
                   block.project_norm, False)
         )  # fmt: skip
-        del hidden
+        del depthwise
         out.tensor += source.tensor
         return out
