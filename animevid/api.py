@@ -197,17 +197,15 @@ def _stylize_video_parallel(
     video_options: VideoOptions, parallel: ParallelOptions, overwrite: bool, progress: bool, mirror: str | None,
 ) -> StylizeResult:  # fmt: skip
     from .parallel import stylize_video_parallel
+    from .styles import weights_source
 
-    if (style is None) == (weights is None):
+    if (style is None) == (weights is None):  # refused before the other options, as without --devices
         raise UsageError("give exactly one of --style NAME or --weights FILE")
     if video_options.keep_partial:
         raise UsageError("--keep-partial applies to one process; with --devices/--workers an interrupted job keeps its finished segments")
     if video_options.encoders > 1:
         raise UsageError("--encoders applies to one process; with --devices/--workers every worker encodes its own segments")
-    if weights is None:
-        from .styles import resolve_style
-
-        weights = resolve_style(style, mirror=mirror, progress=progress)
+    weights = weights_source(style, weights, mirror=mirror, progress=progress)
     remove_stale_temporaries(destination.parent)
     return stylize_video_parallel(
         source, destination, weights, options, video_options, parallel, overwrite=overwrite, progress=progress

@@ -18,6 +18,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 from .errors import InputError, OutputError
@@ -177,9 +178,21 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def file_sha256(path: Path) -> str | None:
+def hash_file(path: str | os.PathLike, digest: Any = None) -> str:
+    """Hex digest of a file's bytes, read a MiB at a time: ``digest`` (already fed a prefix, if any), else SHA-256.
+
+    Raises OSError when the file cannot be read.
+    """
+    digest = digest if digest is not None else hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | os.PathLike) -> str | None:
     """SHA-256 of a file's bytes, or None if it cannot be read (missing, a folder, unreadable)."""
     try:
-        return sha256_hex(path.read_bytes())
+        return hash_file(path)
     except OSError:
         return None

@@ -33,13 +33,13 @@ from fractions import Fraction
 from pathlib import Path
 
 from .errors import Interrupted, OutputError
-from .fileio import atomic_path, remove_stale_temporaries
+from .fileio import atomic_path, file_sha256, hash_file, remove_stale_temporaries
 from .options import InferenceOptions, ParallelOptions, VideoOptions
 from .progress import ProgressReporter
 from .resources import usable_cpus
-from .result import StylizeResult, WorkerLoad
+from .result import StylizeResult, WorkerLoad, combine_loads
 from .tuning import CUDA as CUDA_TUNING
-from .segments import PartResult, PartSpec, Segment, file_sha256, join_parts, plan_segments, render_part
+from .segments import PartResult, PartSpec, Segment, join_parts, plan_segments, render_part
 
 CPU_WORKERS = 2  # on the CPU without --workers (on GPUs: animevid.tuning.CUDA.workers_per_gpu each)
 
@@ -229,7 +229,7 @@ def stylize_video_parallel(
     duration = plan.info.duration or 0
     count = max(len(slots), math.ceil(duration / parallel.segment_seconds))
     segments = plan_segments(source, video, count)
-    key = job_key(source, destination, file_sha256(weights), inference, video, parallel)
+    key = job_key(source, destination, hash_file(weights), inference, video, parallel)
     work = work_folder(destination, key)
     try:
         work.mkdir(exist_ok=True)
@@ -316,10 +316,4 @@ def _schedule(runner, segments, results, spec, work, retries, total, progress) -
 
 
 def _per_worker(results: list[PartResult]) -> tuple[WorkerLoad, ...]:
-    workers: dict[str, list[PartResult]] = {}
-    for result in results:
-        workers.setdefault(result.worker, []).append(result)
-    return tuple(
-        WorkerLoad(worker, len(done), sum(r.frames for r in done), sum(r.seconds for r in done), unit="segments")
-        for worker, done in sorted(workers.items())
-    )
+    return combine_loads(WorkerLoad(r.worker, 1, r.frames, r.seconds, unit="segments") for r in results)

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import AnimevidError, DeviceError, InputError, Interrupted, OutputError, UsageError, WeightsError
 from .fileio import remove_stale_temporaries, write_bytes_atomic
 from .progress import ProgressReporter
-from .result import StylizeResult, WorkerLoad
+from .result import StylizeResult, WorkerLoad, combine_loads
 
 if TYPE_CHECKING:
     from .jobs import FolderItem
@@ -231,14 +231,12 @@ _stylizers: dict[tuple[str, Any], Stylizer] = {}  # per worker process: the styl
 def worker_stylizer(weights: WeightsHandle, options: InferenceOptions) -> Stylizer:
     """The stylizer of ``weights`` in this worker process, built on its first task of the job."""
     from .stylizer import Stylizer
-    from .weights import build_generator
 
     key = (weights.key, options)
     if key not in _stylizers:
         ray = import_ray()
         loaded: GeneratorWeights = ray.get(weights.ref[0])
-        generator = build_generator(loaded.architecture, loaded.semantics)
-        generator.load_state_dict(loaded.state_dict)
+        generator = loaded.generator()
         if not any(job == weights.key for job, _ in _stylizers):
             _stylizers.clear()  # another job's: a long-lived worker does not pile them up
         _stylizers[key] = Stylizer(generator, options)
@@ -488,14 +486,7 @@ def _with_segmented(result: StylizeResult, segmented: list[StylizeResult]) -> St
     """A folder job's result with its segmented videos' added: counts, time and workers."""
     if not segmented:
         return result
-    loads: dict[str, list[WorkerLoad]] = {}
-    for load in (*result.workers, *(w for r in segmented for w in r.workers)):
-        loads.setdefault(load.name, []).append(load)
-    workers = tuple(
-        WorkerLoad(name, sum(w.tasks for w in done), sum(w.frames for w in done), sum(w.seconds for w in done),
-                   unit=done[0].unit if len({w.unit for w in done}) == 1 else "tasks")
-        for name, done in sorted(loads.items())
-    )  # fmt: skip
+    workers = combine_loads((*result.workers, *(w for r in segmented for w in r.workers)))
     return dataclasses.replace(
         result, seconds=result.seconds + sum(r.seconds for r in segmented), videos=result.videos + len(segmented),
         frames=result.frames + sum(r.count for r in segmented), workers=workers,
@@ -516,15 +507,10 @@ def _single_file(source: Path, destination: Path, video_options: VideoOptions, o
 
 
 def _load_weights(style: str | None, weights: str | os.PathLike | None, options: InferenceOptions, mirror: str | None, progress: bool) -> GeneratorWeights:
+    from .styles import weights_source
     from .weights import load_weights
 
-    if (style is None) == (weights is None):
-        raise UsageError("give exactly one of --style NAME or --weights FILE")
-    if weights is None:
-        from .styles import resolve_style
-
-        weights = resolve_style(style, mirror=mirror, progress=progress)
-    return load_weights(weights, semantics=options.semantics)
+    return load_weights(weights_source(style, weights, mirror=mirror, progress=progress), semantics=options.semantics)
 
 
 def _task_resources(backend: RayBackend, options: InferenceOptions, cpus_per_task: int) -> TaskResources:
@@ -628,13 +614,7 @@ class _RayJob:
     def _result(self, seconds: float) -> StylizeResult:
         outputs = [output for _, output in self.outputs]
         videos = [output for item, output in self.outputs if item.kind == "video"]
-        loads: dict[str, list[FileOutput]] = {}
-        for output in outputs:
-            loads.setdefault(output.worker, []).append(output)
-        workers = tuple(
-            WorkerLoad(name, len(done), sum(o.frames for o in done), sum(o.seconds for o in done))
-            for name, done in sorted(loads.items())
-        )
+        workers = combine_loads(WorkerLoad(o.worker, 1, o.frames, o.seconds) for o in outputs)
         first = outputs[0] if outputs else None
         devices = sorted({output.device for output in outputs}) or ["cuda" if self.gpu else "cpu"]
         return StylizeResult(

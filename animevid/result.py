@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -22,6 +23,20 @@ class WorkerLoad:
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def combine_loads(loads: Iterable[WorkerLoad]) -> tuple[WorkerLoad, ...]:
+    """One load per worker name (sorted), summing tasks, frames and seconds; mixed units are "tasks"."""
+    by_name: dict[str, list[WorkerLoad]] = {}
+    for load in loads:
+        by_name.setdefault(load.name, []).append(load)
+    return tuple(
+        WorkerLoad(
+            name, sum(load.tasks for load in done), sum(load.frames for load in done), sum(load.seconds for load in done),
+            unit=done[0].unit if len({load.unit for load in done}) == 1 else "tasks",
+        )
+        for name, done in sorted(by_name.items())
+    )  # fmt: skip
 
 
 @dataclass

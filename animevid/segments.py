@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import hashlib
 import heapq
 import io
 import math
@@ -29,7 +28,7 @@ from pathlib import Path
 import av
 
 from .errors import InputError, OutputError, UsageError
-from .fileio import atomic_path
+from .fileio import atomic_path, hash_file, sha256_hex
 from .options import InferenceOptions, VideoOptions
 from .video_input import open_container, open_video, reason
 
@@ -144,7 +143,7 @@ def render_part(spec: PartSpec, report: Callable[[int, int], None] | None = None
 
     started = time.perf_counter()
     with _as_path(spec.weights, ".safetensors") as weights, _as_path(spec.source, ".nut") as source:
-        key = (str(weights) if isinstance(spec.weights, str) else hashlib.sha256(spec.weights).hexdigest(), spec.inference)
+        key = (str(weights) if isinstance(spec.weights, str) else sha256_hex(spec.weights), spec.inference)
         if key not in _STYLIZERS:
             _STYLIZERS.clear()
             _STYLIZERS[key] = Stylizer.from_weights(weights, spec.inference)
@@ -154,7 +153,7 @@ def render_part(spec: PartSpec, report: Callable[[int, int], None] | None = None
         callback = (lambda count: report(spec.index, count)) if report is not None else None
         with _part_path(spec.part) as part:
             rendered = stylize_part(stylizer, source, part, spec.video, window, report=callback)
-            digest = file_sha256(part)
+            digest = hash_file(part)
             data = None if spec.part is not None else part.read_bytes()
     worker = f"{stylizer.device} pid {os.getpid()}"
     seconds = time.perf_counter() - started
@@ -179,14 +178,6 @@ def _part_path(part: str | None) -> Iterator[Path]:
         return
     with tempfile.TemporaryDirectory(prefix="animevid-") as folder:
         yield Path(folder) / "part.nut"
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cut_source(source: str | os.PathLike, first: Fraction, end: Fraction | None) -> bytes:

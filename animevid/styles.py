@@ -33,7 +33,7 @@ import platformdirs
 
 from .download import download, remove_abandoned_downloads
 from .errors import AnimevidError, DownloadError, StyleNotFoundError, UsageError, WeightsError
-from .fileio import remove_stale_temporaries
+from .fileio import hash_file, remove_stale_temporaries
 from .progress import ProgressReporter
 from .weights import LEGACY_ARCHITECTURE, load_weights, read_metadata, save_weights
 
@@ -264,19 +264,7 @@ def remove_style(name: str) -> Path:
 
 def git_blob_sha1(path: Path) -> str:
     """Git's object id of a file's content: sha1(b"blob <size>\\0" + content)."""
-    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
-    return _hash_file(path, digest)
-
-
-def sha256(path: Path) -> str:
-    return _hash_file(path, hashlib.sha256())
-
-
-def _hash_file(path: Path, digest) -> str:
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return hash_file(path, hashlib.sha1(f"blob {path.stat().st_size}\0".encode()))
 
 
 # -- fetching ----------------------------------------------------------------------------------------
@@ -353,7 +341,7 @@ def _install(known: KnownStyle, base: str, files: list[Path], destination: Path)
         shutil.rmtree(files[0].parent, ignore_errors=True)  # a bad download is not resumed
         raise DownloadError(f"{official.describe()} from {base}: {exc}; nothing was installed") from None
     extra = {
-        "sha256": json.dumps({path.name: sha256(path) for path in files}, sort_keys=True),
+        "sha256": json.dumps({path.name: hash_file(path) for path in files}, sort_keys=True),
         "official": f"{official.repository}@{official.commit}",
     }
     source = official.url(official.index, base).removesuffix(".index")
