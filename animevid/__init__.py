@@ -16,16 +16,16 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "stylize": "animevid.api",
     "StylizeResult": "animevid.result",
-    "Stylizer": "animevid.stylizer",
+    "Stylizer": "animevid.engine.stylizer",
     "InferenceOptions": "animevid.options",
     "VideoOptions": "animevid.options",
     "ParallelOptions": "animevid.options",
     "AnimeGANGenerator": "animevid.models",
     "AnimeGANv2Generator": "animevid.models",
-    "GeneratorWeights": "animevid.weights",
-    "load_generator": "animevid.weights",
-    "load_weights": "animevid.weights",
-    "save_weights": "animevid.weights",
+    "GeneratorWeights": "animevid.weights.formats",
+    "load_generator": "animevid.weights.formats",
+    "load_weights": "animevid.weights.formats",
+    "save_weights": "animevid.weights.formats",
 }
 
 __all__ = [
@@ -49,8 +49,8 @@ if TYPE_CHECKING:
     from .models import AnimeGANGenerator, AnimeGANv2Generator
     from .result import StylizeResult
     from .options import InferenceOptions, ParallelOptions, VideoOptions
-    from .stylizer import Stylizer
-    from .weights import GeneratorWeights, load_generator, load_weights, save_weights
+    from .engine.stylizer import Stylizer
+    from .weights.formats import GeneratorWeights, load_generator, load_weights, save_weights
 
 
 def __getattr__(name: str):

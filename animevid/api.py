@@ -8,14 +8,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError, Interrupted, OutputError, UsageError
+from .errors import InputError, UsageError
 from .fileio import remove_stale_temporaries
-from .imageio import is_image_path, read_image, write_image
-from .jobs import FolderItem, check_existing_policy, check_image_job, default_video_options, plan_folder_job
+from .imageio import is_image_path
+from .jobs.folder import check_existing_policy, check_image_job, plan_folder_job, stylize_folder, stylize_image
 from .options import InferenceOptions
-from .progress import ProgressReporter
 from .result import StylizeResult
-from .stylizer import Stylizer, resolve_device, resolve_dtype, resolve_engine, should_compile
+from .engine.stylizer import Stylizer, resolve_device, resolve_dtype, resolve_engine, should_compile
 
 if TYPE_CHECKING:
     from .options import ParallelOptions, VideoOptions
@@ -34,89 +33,6 @@ def make_stylizer(
     if weights is not None:
         return Stylizer.from_weights(weights, options)
     return Stylizer.from_style(style, options, mirror=mirror, progress=progress)
-
-
-def stylize_image(stylizer: Stylizer, source: Path, destination: Path, *, overwrite: bool = False) -> StylizeResult:
-    """Stylize one photo into ``destination`` (format from its extension)."""
-    check_image_job(source, destination, overwrite)
-    start = time.perf_counter()
-    image = read_image(source)
-    write_image(destination, stylizer.image(image))
-    engine = stylizer.engine_for(*image.shape[:2])
-    return StylizeResult("image", 1, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name, engine=engine)
-
-
-def stylize_folder(
-    stylizer: Stylizer,
-    source: Path,
-    destination: Path,
-    *,
-    overwrite: bool = False,
-    skip_existing: bool = False,
-    progress: bool = True,
-    video_options: VideoOptions | None = None,
-) -> StylizeResult:
-    """Stylize every photo and video under ``source`` (:func:`plan_folder_job`) into the same
-    relative paths under ``destination``, videos through :func:`animevid.video.stylize_video`
-    with ``video_options``, into the same container.
-
-    Existing outputs are refused up front (before any work) unless ``overwrite`` (redo them) or
-    ``skip_existing`` (keep them and do the rest: every output is written atomically, so one
-    under its final name is complete). Temporaries that a killed run left in ``destination``
-    are removed first. Unreadable photos, and videos that turn out damaged part way, are skipped;
-    the job then ends with an error saying how many (the others are written). Ctrl-C stops with
-    :class:`Interrupted`, leaving the files finished so far and nothing half-made.
-    """
-    video_options = video_options or default_video_options()
-    plan = plan_folder_job(source, destination, overwrite=overwrite, skip_existing=skip_existing, video_options=video_options)
-    try:
-        remove_stale_temporaries(destination, recursive=True)
-    except OSError as exc:
-        raise OutputError(f"cannot clean up {destination}: {exc.strerror or exc}") from None
-    start = time.perf_counter()
-    failures: list[str] = []
-    videos: list[StylizeResult] = []
-    images = 0
-    # Photos alone: the bar counts them, as it always has; with videos it counts frames (a photo is one).
-    total, unit = (len(plan.todo), "images") if not plan.has_videos else (plan.frames_to_do, "frames")
-    try:
-        with ProgressReporter("stylize", total=total, unit=unit, enabled=progress) as bar:
-            for item in plan.todo:
-                item.destination.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    if item.kind == "video":
-                        videos.append(_folder_video(stylizer, item, video_options, overwrite, bar))
-                        continue
-                    image = read_image(item.source)
-                except InputError as exc:
-                    failures.append(str(exc))
-                    bar.advance(1 if item.kind == "image" else 0)
-                    continue
-                write_image(item.destination, stylizer.image(image))
-                images += 1
-                bar.advance()
-    except (KeyboardInterrupt, Interrupted):
-        raise Interrupted(
-            f"interrupted after {images + len(videos)} of {len(plan.todo)} {plan.noun}; "
-            "rerun with --skip-existing to do the rest"
-        ) from None
-    if failures:
-        raise InputError(
-            f"{len(failures)} of {len(plan.todo)} {plan.noun} could not be read (first: {failures[0]}); the others were written"
-        )
-    return StylizeResult(
-        "folder", images, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name,
-        batch_size=max((video.batch_size for video in videos), default=1), skipped=plan.skipped,
-        engine=stylizer.engine, videos=len(videos), frames=sum(video.count for video in videos),
-    )  # fmt: skip
-
-
-def _folder_video(
-    stylizer: Stylizer, item: FolderItem, video_options: VideoOptions, overwrite: bool, bar: ProgressReporter
-) -> StylizeResult:
-    from .video import stylize_video
-
-    return stylize_video(stylizer, item.source, item.destination, video_options, overwrite=overwrite, bar=bar)
 
 
 def stylize(
@@ -142,8 +58,8 @@ def stylize(
     only) keeps the outputs a previous, interrupted run finished and does the rest.
     ``video_options`` (codec, quality, segment, batch size, ``keep_partial``) apply to videos only.
     ``parallel`` (videos only): several worker processes, devices, retries; an interrupted job
-    continues when rerun (:func:`animevid.parallel.stylize_video_parallel`).
-    ``ray``: run each file as a Ray task (:func:`animevid.ray_jobs.stylize_on_ray`): ``True``
+    continues when rerun (:func:`animevid.jobs.parallel.stylize_video_parallel`).
+    ``ray``: run each file as a Ray task (:func:`animevid.jobs.ray.stylize_on_ray`): ``True``
     starts or joins a cluster as ``ray.init()`` does, a string is the address of one (``auto``,
     ``host:port``, ``ray://...``).
     """
@@ -151,7 +67,7 @@ def stylize(
     check_existing_policy(overwrite, skip_existing)
     options = options or InferenceOptions()
     if ray is not False:
-        from .ray_jobs import stylize_on_ray
+        from .jobs.ray import stylize_on_ray
 
         return stylize_on_ray(
             source, destination, address=None if ray is True else ray, style=style, weights=weights, options=options,
@@ -175,7 +91,7 @@ def stylize(
         remove_stale_temporaries(destination.parent)
         return stylize_image(make_stylizer(style, weights, options, mirror, progress), source, destination, overwrite=overwrite)
     from .options import VideoOptions
-    from .video import check_video_job, stylize_video
+    from .video.pipeline import check_video_job, stylize_video
 
     video_options = video_options or VideoOptions()
     frames = check_video_job(source, destination, video_options, overwrite=overwrite)
@@ -188,7 +104,7 @@ def stylize(
     stylizer = make_stylizer(style, weights, options, mirror, progress)
     run = stylize_video
     if video_options.encoders > 1:
-        from .chunked import stylize_video_chunked as run  # the same call, with several encoders
+        from .video.chunked import stylize_video_chunked as run  # the same call, with several encoders
     return run(stylizer, source, destination, video_options, overwrite=overwrite, progress=progress)
 
 
@@ -196,8 +112,8 @@ def _stylize_video_parallel(
     source: Path, destination: Path, style: str | None, weights: str | os.PathLike | None, options: InferenceOptions,
     video_options: VideoOptions, parallel: ParallelOptions, overwrite: bool, progress: bool, mirror: str | None,
 ) -> StylizeResult:  # fmt: skip
-    from .parallel import stylize_video_parallel
-    from .styles import weights_source
+    from .jobs.parallel import stylize_video_parallel
+    from .weights.styles import weights_source
 
     if (style is None) == (weights is None):  # refused before the other options, as without --devices
         raise UsageError("give exactly one of --style NAME or --weights FILE")

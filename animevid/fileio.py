@@ -1,5 +1,7 @@
 """Safe file writing: nothing half-written ever appears where the user expects a good file.
 
+Also where animevid keeps its own files (:func:`animevid_home`).
+
 Every file is written to a hidden temporary beside its destination and renamed onto it when
 complete (:func:`atomic_path`). A process killed outright (``kill -9``, a power cut) cannot clean
 up, so the temporary names say who made them: ``.<destination name>.<pid>-<host>.<8 random
@@ -21,6 +23,8 @@ from collections.abc import Iterator
 from typing import Any
 from pathlib import Path
 
+import platformdirs
+
 from .errors import InputError, OutputError
 
 # Read once at import (still single-threaded): os.umask can only be read by setting it.
@@ -36,6 +40,12 @@ STALE_AFTER_SECONDS = 24 * 3600
 
 # tempfile.mkstemp draws its 8 random characters from [a-z0-9_].
 _TEMPORARY_NAME = re.compile(r"^\..+\.(?P<pid>\d+)-(?P<host>[0-9a-f]{6})\.[a-z0-9_]{8}\.part(\.[^.]*)?$")
+
+
+def animevid_home() -> Path:
+    """The folder holding animevid's data: ``$ANIMEVID_HOME`` or the platform's user data folder."""
+    override = os.environ.get("ANIMEVID_HOME")
+    return Path(override) if override else Path(platformdirs.user_data_dir("animevid", appauthor=False))
 
 
 def check_destination(path: Path, overwrite: bool, source: Path | None = None) -> None:

@@ -2,8 +2,7 @@
 
 This module imports neither torch nor PyAV (PyAV is imported only to validate a codec), so the
 command line can read these defaults to parse arguments and print ``--help`` without paying
-for either. :mod:`animevid.stylizer` and :mod:`animevid.video` use the options; they re-export
-them under their old names.
+for either. Every layer may import it: it is part of the foundation (with :mod:`animevid.errors`).
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ class InferenceOptions:
     dtype: str = "auto"
     max_side: int | None = None  # run the generator at most this size, scale back to the source size
     compile: bool | None = None  # torch.compile the generator; None: decided per job (see stylizer.should_compile)
-    semantics: str | None = None  # tf1 or pytorch, for v2 weights that do not record it (see animevid.weights)
+    semantics: str | None = None  # tf1 or pytorch, for v2 weights that do not record it (see animevid.weights.formats)
     engine: str = "auto"  # auto, torch or openvino (see stylizer.resolve_engine)
 
     def __post_init__(self) -> None:
@@ -67,10 +66,10 @@ class VideoOptions:
     end: float | None = None  # seconds from the beginning of the video (exclusive)
     keep_partial: bool = False  # on interruption or damaged input, keep a playable file of what was done
     # Colour conversion (YUV <-> RGB) on the generator's device instead of swscale on the host;
-    # None: on CUDA (animevid.tuning), never on the CPU. Where it cannot apply exactly (odd
+    # None: on CUDA (animevid.engine.tuning), never on the CPU. Where it cannot apply exactly (odd
     # heights, encoders not taking yuv420p) the host converts, whatever this says.
     colour_on_device: bool | None = None
-    encoders: int = 1  # encoder instances in one process, on consecutive chunks (animevid.chunked); 1: one stream
+    encoders: int = 1  # encoder instances in one process, on consecutive chunks (animevid.video.chunked); 1: one stream
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS  # with encoders > 1: about this long each chunk
 
     def __post_init__(self) -> None:
@@ -117,7 +116,7 @@ DEFAULT_SEGMENT_SECONDS = 60.0  # about this long each; more segments balance wo
 
 @dataclass(frozen=True)
 class ParallelOptions:
-    """One video across several worker processes (animevid.parallel). Validated on creation."""
+    """One video across several worker processes (animevid.jobs.parallel). Validated on creation."""
 
     devices: str = "cpu"  # "cpu", "all" (every CUDA device), or a list such as "cuda:0,cuda:1"
     workers: int | None = None  # worker processes; None: one per device (on the CPU: 2)

@@ -23,7 +23,7 @@ from .fileio import check_destination, remove_stale_temporaries
 from .imageio import is_image_path, read_image, write_image
 from .progress import ProgressReporter
 from .options import InferenceOptions
-from .stylizer import Stylizer
+from .engine.stylizer import Stylizer
 
 SOURCE_LABEL = "source"
 _BAND_COLOUR = (24, 24, 24)
@@ -57,7 +57,7 @@ def default_preview_path(source: str | os.PathLike) -> Path:
 
 def sheet_styles(options: PreviewOptions) -> list[str]:
     """The styles a sheet shows, every one checked to be installed or fetchable (before any work)."""
-    from .styles import check_available, installed_styles
+    from .weights.styles import check_available, installed_styles
 
     names = list(options.styles) or installed_styles()
     if not names:
@@ -74,7 +74,7 @@ def source_rows(source: str | os.PathLike, frames: int) -> list[tuple[float | No
     source = Path(source)
     if is_image_path(source):
         return [(None, read_image(source))]
-    from .video_input import probe_video, read_frames_at
+    from .video.reader import probe_video, read_frames_at
 
     info = probe_video(source)
     if info.duration is None or info.duration <= 0:
@@ -102,8 +102,8 @@ def contact_sheet(
     Styles that are not installed but can be fetched are fetched (with a progress bar when
     ``progress``); a style that can be had neither way is refused before any work.
     """
-    from .styles import resolve_style
-    from .weights import load_generator
+    from .weights.styles import resolve_style
+    from .weights.formats import load_generator
 
     options = options or PreviewOptions()
     names = sheet_styles(options)

@@ -4,7 +4,7 @@
     python -m benchmarks --quick              # everything at small sizes, few repeats (smoke check)
     python -m benchmarks --only table1 --sizes 256x256 --repeats 10 --variants fp32,bf16
     python -m benchmarks --device cuda --out /tmp/bench
-    python -m benchmarks --device cuda --only cuda,stages   # what animevid/tuning.py's CUDA defaults are set from
+    python -m benchmarks --device cuda --only cuda,stages   # what animevid/engine/tuning.py's CUDA defaults are set from
 """
 
 from __future__ import annotations

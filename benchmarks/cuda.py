@@ -1,4 +1,4 @@
-"""The generator on CUDA: the figures that :data:`animevid.tuning.CUDA` is to be set from.
+"""The generator on CUDA: the figures that :data:`animevid.engine.tuning.CUDA` is to be set from.
 
 * throughput: frames/s of the generator alone (float input already on the device, autocast as
   the product runs it) at 720p and 1080p for each batch size, in NCHW and channels_last, eager;
@@ -81,8 +81,8 @@ def make_forward(
 
 
 def run(device: torch.device, settings: CudaSettings, log: Callable[[str], None] = print) -> dict[str, object]:
-    from animevid.stylizer import cudnn_autotuning
-    from animevid.tuning import CUDA
+    from animevid.engine.stylizer import cudnn_autotuning
+    from animevid.engine.tuning import CUDA
 
     dtype, half = run_dtype(device), half_dtype(device)
     throughput: dict[str, dict[str, object]] = {}

@@ -3,7 +3,7 @@
 The generator is a stand-in that copies its input (a fast GPU's place, where the encoder is the
 bound), so the figures are those of the decoder, the colour conversions and libx264 at the
 default preset and quality. Each encoder instance runs one thread here (the rule for a CPU
-generator, see animevid.video); on CUDA each gets cores / N. Also recorded: the file sizes (every
+generator, see animevid.video.pipeline); on CUDA each gets cores / N. Also recorded: the file sizes (every
 chunk starts with a key frame) and whether the frame count and timestamps of both files agree.
 """
 
@@ -39,7 +39,8 @@ def default_settings(device: torch.device, quick: bool) -> EncoderSettings:
 def stand_in_stylizer():
     """A Stylizer whose generator costs a copy: the encoders are what is measured."""
     from animevid.models import AnimeGANGenerator
-    from animevid.stylizer import InferenceOptions, Stylizer
+    from animevid.engine.stylizer import Stylizer
+    from animevid.options import InferenceOptions
 
     class PassThrough(Stylizer):
         def frames(self, batch: torch.Tensor) -> torch.Tensor:
@@ -55,9 +56,9 @@ def timestamps(path: Path) -> list[int]:
 
 
 def run(device: torch.device, settings: EncoderSettings, log: Callable[[str], None] = print) -> dict[str, object]:
-    from animevid.chunked import stylize_video_chunked
+    from animevid.video.chunked import stylize_video_chunked
     from animevid.options import VideoOptions
-    from animevid.video import stylize_video
+    from animevid.video.pipeline import stylize_video
 
     height, width = settings.size
     with tempfile.TemporaryDirectory(prefix="animevid-bench-") as folder:

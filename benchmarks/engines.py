@@ -13,7 +13,7 @@ and again with the cache it left; ONNX Runtime's export and session; torch.compi
 
 Memory: each engine at each size in a fresh process (``python -m benchmarks.engines --child``):
 peak RSS (``VmHWM``) minus the RSS just before the frame, i.e. what one frame adds. Fitted as
-fixed + per-pixel bytes over the sizes: the figures :mod:`animevid.memory` plans with.
+fixed + per-pixel bytes over the sizes: the figures :mod:`animevid.engine.memory` plans with.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def default_settings(device: torch.device, quick: bool) -> EngineSettings:
 
 
 def seeded_generator(seed: int = 0):
-    """The v1 generator with seeded random weights (:func:`animevid.weights.random_weights`), ready for inference."""
-    from animevid.weights import random_weights
+    """The v1 generator with seeded random weights (:func:`animevid.weights.formats.random_weights`), ready for inference."""
+    from animevid.weights.formats import random_weights
 
     return random_weights(seed=seed).generator()
 
@@ -89,7 +89,7 @@ def _empty_cache() -> Iterator[Path]:
 def _openvino_engines(generator, variants: tuple[str, ...], startup: dict[str, object], log) -> dict[str, object]:
     """Each OpenVINO variant built twice: first (fp32: with an empty cache, i.e. export, conversion and
     compilation; bf16: the conversion is fp32's, shared, so compilation only), then from the cache."""
-    from animevid.openvino_engine import OpenVINOGenerator, cpu_has_native_bf16
+    from animevid.engine.openvino import OpenVINOGenerator, cpu_has_native_bf16
 
     engines: dict[str, object] = {}
     for variant in sorted((v for v in variants if v.startswith("openvino")), key=len):  # fp32 first
@@ -114,8 +114,8 @@ def _onnxruntime_session(generator, startup: dict[str, object], log):
     except ImportError:
         startup["onnxruntime"] = {"status": "not available: onnxruntime is not installed"}
         return None
-    from animevid.export import INPUT_NAME, onnx_model_bytes
-    from animevid.resources import usable_cpus
+    from animevid.engine.onnx_export import INPUT_NAME, onnx_model_bytes
+    from animevid.engine.resources import usable_cpus
 
     started = time.perf_counter()
     options = onnxruntime.SessionOptions()
@@ -190,7 +190,7 @@ def _busy(stop: threading.Event) -> None:
 
 def contention(generator, log, repeats: int = 3) -> dict[str, object]:
     """OpenVINO fp32 at 540x960 alone and beside one busy thread, with and without CPU pinning (the default)."""
-    from animevid.openvino_engine import OpenVINOGenerator
+    from animevid.engine.openvino import OpenVINOGenerator
 
     x = synthetic_input(*TARGET_SIZE, torch.device("cpu"))
     engines = {"unpinned": OpenVINOGenerator(generator, pin_threads=False), "pinned": OpenVINOGenerator(generator, pin_threads=True)}
@@ -227,7 +227,7 @@ def child_main(argv: list[str]) -> None:
     x = synthetic_input(height, width, torch.device("cpu"))
     small = synthetic_input(32, 32, torch.device("cpu"))
     if variant.startswith("openvino"):
-        from animevid.openvino_engine import OpenVINOGenerator
+        from animevid.engine.openvino import OpenVINOGenerator
 
         engine = OpenVINOGenerator(generator, torch.bfloat16 if variant.endswith("bf16") else torch.float32)
         run = engine
@@ -254,7 +254,7 @@ def measure_memory(settings: EngineSettings, log) -> dict[str, object]:
     if not Path("/proc/self/status").exists():
         return not_available("peak RSS is read from /proc/self/status (Linux only)")
     if any(v.startswith("openvino") for v in settings.memory_variants):
-        from animevid.openvino_engine import OpenVINOGenerator
+        from animevid.engine.openvino import OpenVINOGenerator
 
         OpenVINOGenerator(seeded_generator())  # converted here (if not yet): the children's peaks must not include the export
     rows: dict[str, object] = {}
@@ -291,9 +291,9 @@ def run(device: torch.device, settings: EngineSettings, log: Callable[[str], Non
     if device.type != "cpu":
         return not_available("the engines compared here are CPU engines (on CUDA the generator runs with torch)")
     try:
-        from animevid.openvino_engine import openvino_available
+        from animevid.engine.openvino import openvino_available
     except ImportError as exc:
-        return not_available(f"animevid.openvino_engine cannot be imported: {exc}")
+        return not_available(f"animevid.engine.openvino cannot be imported: {exc}")
     with _empty_cache():  # for the whole part: first-run start-up, then the children share its conversion
         return _run(settings, openvino_available(), log)
 

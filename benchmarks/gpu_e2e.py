@@ -102,7 +102,7 @@ class Sampler:
 def child(args: argparse.Namespace) -> dict[str, object]:
     from animevid._cli import main as cli
     from animevid.options import InferenceOptions
-    from animevid.stylizer import Stylizer, cudnn_autotuning
+    from animevid.engine.stylizer import Stylizer, cudnn_autotuning
 
     device = torch.device(args.device)
     # Not -q: the summary line says the job's own time (after loading the weights and starting the device).
@@ -188,7 +188,7 @@ def run_child(extra: list[str], timeout: float) -> dict[str, object]:
 
 def parent(args: argparse.Namespace) -> dict[str, object]:
     from animevid.options import VideoOptions
-    from animevid.weights import GeneratorWeights, save_weights
+    from animevid.weights.formats import GeneratorWeights, save_weights
 
     from .engines import seeded_generator
 

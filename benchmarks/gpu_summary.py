@@ -5,7 +5,7 @@
 Reads ``bench.json`` (``python -m benchmarks --only cuda,stages``), ``bench-compile.json`` (the
 compiled candidates, run apart), ``e2e-*.json`` (:mod:`benchmarks.gpu_e2e`) and, in ``log.txt``,
 each stage's result line and pytest's. Writes the figures the issue's targets are about, where the bound is, and
-the values :data:`animevid.tuning.CUDA` would take from them (a suggestion: a person sets them).
+the values :data:`animevid.engine.tuning.CUDA` would take from them (a suggestion: a person sets them).
 Missing inputs (a stage that failed or ran out of time) become "not measured", never a number.
 """
 
@@ -144,7 +144,7 @@ def verdicts(e2e: dict[str, object]) -> dict[str, object]:
 
 
 def suggested_tuning(generator: dict[str, object], stages: dict[str, object], e2e: dict[str, object]) -> dict[str, object]:
-    """What animevid/tuning.py's CUDA fields would be from these figures (1080p decides layout and compile)."""
+    """What animevid/engine/tuning.py's CUDA fields would be from these figures (1080p decides layout and compile)."""
     if generator.get("status") != "ok":
         return {"note": "generator figures missing: nothing to suggest"}
     sizes = generator["sizes"]
@@ -273,7 +273,7 @@ def summary_text(check: dict[str, object]) -> str:
                 f"  {run.get('option', 'encoders')}={run['encoders']}: {_f(run.get('fps'))} fps (whole command), "
                 f"status {run.get('status')}, checked: {run.get('check')}"
             )
-    lines += ["", "targets: " + json.dumps(check["targets"]), "suggested animevid/tuning.py CUDA values: " + json.dumps(check["suggested_tuning"], default=str), ""]
+    lines += ["", "targets: " + json.dumps(check["targets"]), "suggested animevid/engine/tuning.py CUDA values: " + json.dumps(check["suggested_tuning"], default=str), ""]
     return "\n".join(lines)
 
 

@@ -3,9 +3,9 @@
 On a clip generated here (moving shapes over a gradient, H.264, with an AAC audio track), on the
 same device, resolution, precision and batch size:
 
-(a) generator only: :meth:`animevid.stylizer.Stylizer.frames` on frames decoded beforehand into
+(a) generator only: :meth:`animevid.engine.stylizer.Stylizer.frames` on frames decoded beforehand into
     memory, as uint8 (B, H, W, 3) batches: the ceiling for any video pipeline;
-(b) end to end: :func:`animevid.video.stylize_video` (what ``animevid stylize`` and
+(b) end to end: :func:`animevid.video.pipeline.stylize_video` (what ``animevid stylize`` and
     :func:`animevid.api.stylize` run for a video): decode, stylize, encode, audio copied;
 (c) a naive loop: OpenCV ``VideoCapture`` read → one frame at a time through the same stylizer →
     OpenCV ``VideoWriter`` write (no audio: OpenCV cannot carry it).
@@ -105,7 +105,7 @@ def make_clip(path: Path, height: int, width: int, seconds: float, fps: int, *, 
 
 def decode_all(path: Path) -> torch.Tensor:
     """Every frame of ``path`` as one (N, H, W, 3) uint8 RGB tensor, upright."""
-    from animevid.video_input import decode_frames, open_video, upright
+    from animevid.video.reader import decode_frames, open_video, upright
 
     with open_video(path) as video:
         rotation = video.info.rotation
@@ -114,7 +114,7 @@ def decode_all(path: Path) -> torch.Tensor:
 
 
 def count_streams(path: Path) -> dict[str, int]:
-    from animevid.video_input import decode_frames, open_video
+    from animevid.video.reader import decode_frames, open_video
 
     with open_video(path) as video:
         return {"video_frames": sum(1 for _ in decode_frames(video)), "audio_streams": len(video.container.streams.audio)}
@@ -238,13 +238,13 @@ def measure_child(args: list[str]) -> dict[str, object]:
 
 def run(device: torch.device, settings: PipelineSettings, log: Callable[[str], None] = print) -> dict[str, object]:
     try:
-        from animevid.video import stylize_video
+        from animevid.video.pipeline import stylize_video
     except ImportError as exc:
-        return not_available(f"animevid.video (the streaming video pipeline) cannot be imported: {exc}")
+        return not_available(f"animevid.video.pipeline (the streaming video pipeline) cannot be imported: {exc}")
     from animevid.models import AnimeGANGenerator
     from animevid.options import InferenceOptions
-    from animevid.stylizer import Stylizer, cudnn_autotuning
-    from animevid.weights import GeneratorWeights, save_weights
+    from animevid.engine.stylizer import Stylizer, cudnn_autotuning
+    from animevid.weights.formats import GeneratorWeights, save_weights
 
     height, width = settings.size
     workdir = Path(tempfile.mkdtemp(prefix="animevid-bench-pipeline-"))

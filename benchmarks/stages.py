@@ -5,11 +5,11 @@ On a generated clip (:func:`benchmarks.pipeline.make_clip`, H.264), at each size
 * decode only: PyAV decoding with FFmpeg's threads (as the pipeline's decoder on CUDA), frames
   dropped; and decode + the host colour conversion (``to_ndarray(format="rgb24")``, swscale);
 * colour conversion: swscale on the host, yuv420p → rgb24 and rgb24 → yuv420p, one frame at a
-  time (as the pipeline's threads do it), against :class:`animevid.colour.Yuv420Layout` on the
+  time (as the pipeline's threads do it), against :class:`animevid.video.colour.Yuv420Layout` on the
   device, both ways, a batch at a time, device synchronized;
 * encode only: libx264 from ready yuv420p frames at each preset with FFmpeg's choice of threads
   (all cores), and at the default preset also with 1 thread, packets dropped;
-* generator only: :meth:`animevid.stylizer.Stylizer.frames` on uint8 frames already on the device,
+* generator only: :meth:`animevid.engine.stylizer.Stylizer.frames` on uint8 frames already on the device,
   at the product's default batch size and precision.
 
 Timings are medians of ``repeats`` runs after one warm-up, stages interleaved round by round.
@@ -92,10 +92,10 @@ def encode_only(frames: list[av.VideoFrame], preset: str, threads: int, rate: in
 
 
 def run(device: torch.device, settings: StageSettings, log: Callable[[str], None] = print) -> dict[str, object]:
-    from animevid.colour import Yuv420Layout
+    from animevid.video.colour import Yuv420Layout
     from animevid.options import DEFAULT_PRESET, InferenceOptions
-    from animevid.stylizer import Stylizer, cudnn_autotuning
-    from animevid.tuning import CUDA
+    from animevid.engine.stylizer import Stylizer, cudnn_autotuning
+    from animevid.engine.tuning import CUDA
 
     from .engines import seeded_generator
 

@@ -218,7 +218,7 @@ def synthetic_input(height: int, width: int, device: torch.device) -> torch.Tens
 
 
 def to_uint8_scale(y: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] → the uint8 levels the product writes (as :meth:`animevid.stylizer.Stylizer.frames`)."""
+    """[-1, 1] → the uint8 levels the product writes (as :meth:`animevid.engine.stylizer.Stylizer.frames`)."""
     return y.float().add(1.0).mul(127.5).round().clamp(0, 255)
 
 

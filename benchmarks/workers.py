@@ -1,6 +1,6 @@
 """Several worker processes on one video (``--devices/--workers``): speed-up against one worker.
 
-Runs :func:`animevid.parallel.stylize_video_parallel` on a generated clip with seeded random
+Runs :func:`animevid.jobs.parallel.stylize_video_parallel` on a generated clip with seeded random
 weights (the real generator), for each worker count, timed interleaved after a warm-up; records
 frames/s, the speed-up against the first count, and whether every count wrote the same frames
 with the same timestamps (the work is cut at the same key frames whatever the count, so the
@@ -44,8 +44,8 @@ def default_settings(device: torch.device, quick: bool) -> WorkerSettings:
 
 def run(device: torch.device, settings: WorkerSettings, log: Callable[[str], None] = print) -> dict[str, object]:
     from animevid.options import InferenceOptions, ParallelOptions, VideoOptions
-    from animevid.parallel import stylize_video_parallel
-    from animevid.weights import random_weights, save_weights
+    from animevid.jobs.parallel import stylize_video_parallel
+    from animevid.weights.formats import random_weights, save_weights
 
     height, width = settings.size
     devices = "all" if device.type == "cuda" else "cpu"

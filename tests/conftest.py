@@ -6,9 +6,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 import torch
 
-REFERENCE_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "animegan-v1"
+from tests import CHECKOUT
+
+REFERENCE_DIR = CHECKOUT.parent / "shared" / "reference" / "animegan-v1"
 
 
 @pytest.fixture(scope="session")
@@ -43,8 +46,8 @@ def one_torch_thread():
 
 
 def random_generator_weights(seed: int, architecture: str = "animegan-v1", semantics: str = "tf1"):
-    """Seeded random :class:`animevid.weights.GeneratorWeights` (see :func:`animevid.weights.random_weights`)."""
-    from animevid.weights import random_weights
+    """Seeded random :class:`animevid.weights.formats.GeneratorWeights` (see :func:`animevid.weights.formats.random_weights`)."""
+    from animevid.weights.formats import random_weights
 
     return random_weights(architecture, semantics, seed=seed)
 
@@ -57,7 +60,7 @@ def random_state_dict() -> dict[str, torch.Tensor]:
 @pytest.fixture(scope="session")
 def random_weights(tmp_path_factory: pytest.TempPathFactory, random_state_dict) -> Path:
     """A safetensors file with random (but valid) generator weights."""
-    from animevid.weights import GeneratorWeights, save_weights
+    from animevid.weights.formats import GeneratorWeights, save_weights
 
     path = tmp_path_factory.mktemp("weights") / "random.safetensors"
     return save_weights(GeneratorWeights(random_state_dict, "animegan-v1", "tf1"), path, style="random", source="tests")

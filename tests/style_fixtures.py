@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from animevid import styles
-from animevid.weights import save_weights
+from animevid.weights import styles
+from animevid.weights.formats import save_weights
 from tests.conftest import random_generator_weights
 from tests.reference_generators import write_v2_checkpoint
 

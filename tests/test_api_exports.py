@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import animevid
+from tests import CHECKOUT
 
-CHECKOUT = Path(__file__).resolve().parents[1]
 README = CHECKOUT / "README.md"
 
 

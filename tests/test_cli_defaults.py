@@ -12,14 +12,14 @@ import click
 import pytest
 
 import animevid.api
+from animevid import options
 import animevid.train.frames
 import animevid.train.smooth
-from animevid import video
 from animevid._cli import main
 from animevid._cli.defaults import LibraryDefault, library_option
 from animevid.options import AUTO_COMPILE_MIN_FRAMES, InferenceOptions, ParallelOptions
 from animevid.train.frames import DEFAULT_THRESHOLDS, ExtractOptions
-from animevid.video import VideoOptions
+from animevid.options import VideoOptions
 from tests.clitools import run_cli
 
 
@@ -81,8 +81,8 @@ def test_help_shows_the_library_defaults():
     stylize_help = run_cli("stylize", "--help").output
     for text in (
         f"[default: {VideoOptions().codec}]",
-        f"[default: {video.DEFAULT_CRF}]",
-        f"[default: {video.DEFAULT_PRESET}]",
+        f"[default: {options.DEFAULT_CRF}]",
+        f"[default: {options.DEFAULT_PRESET}]",
         f"[default: {InferenceOptions().device}]",
         f"{AUTO_COMPILE_MIN_FRAMES}+ frames",
     ):

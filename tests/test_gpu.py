@@ -17,11 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from animevid.colour import Yuv420Layout, rgb_to_yuv420, yuv420_to_rgb
+from animevid.video.colour import Yuv420Layout, rgb_to_yuv420, yuv420_to_rgb
 from animevid.models.resize import tf1_resize_bilinear
-from animevid.stylizer import InferenceOptions, Stylizer
-from animevid.video import VideoOptions, stylize_video
-from animevid.weights import build_generator
+from animevid.engine.stylizer import Stylizer
+from animevid.options import InferenceOptions
+from animevid.options import VideoOptions
+from animevid.video.pipeline import stylize_video
+from animevid.weights.formats import build_generator
 from tests.video_fixtures import make_clip, read_clip, side_packets
 
 pytestmark = pytest.mark.gpu

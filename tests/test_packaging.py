@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-CHECKOUT = Path(__file__).resolve().parents[1]
+from tests import CHECKOUT
+
 
 
 def _installed(distribution: str) -> bool:

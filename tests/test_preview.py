@@ -2,12 +2,13 @@ import cv2
 import numpy as np
 import pytest
 
-from animevid import styles
+from animevid.weights import styles
 from animevid.errors import InputError, StyleNotFoundError, UsageError
 from animevid.imageio import read_image, write_image
 from animevid.preview import PreviewOptions, contact_sheet
-from animevid.stylizer import InferenceOptions, Stylizer
-from animevid.weights import load_generator
+from animevid.engine.stylizer import Stylizer
+from animevid.options import InferenceOptions
+from animevid.weights.formats import load_generator
 from tests.clitools import assert_one_line_error, run_cli
 from tests.conftest import make_image
 from tests.http_server import serve

@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from animevid.tf_checkpoint import proto_fields
+from animevid.weights.tf_checkpoint import proto_fields
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Node:
 
 
 def _packed_varints(buf: bytes) -> list[int]:
-    from animevid.tf_checkpoint import _read_varint
+    from animevid.weights.tf_checkpoint import _read_varint
 
     values, pos = [], 0
     while pos < len(buf):

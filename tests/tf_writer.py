@@ -150,7 +150,7 @@ def synthetic_data_for_index(index_path: Path, data_path: Path, seed: int = 0) -
     Each tensor is nudged (:func:`force_crc32c`) to the CRC32C that the index records, so the
     official index checks out against the synthetic data, as it does against the real one.
     """
-    from animevid.tf_checkpoint import read_index
+    from animevid.weights.tf_checkpoint import read_index
 
     entries = read_index(index_path)
     rng = np.random.default_rng(seed)

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from animevid.models import AnimeGANGenerator
-from animevid.stylizer import InferenceOptions, Stylizer
+from animevid.engine.stylizer import Stylizer
+from animevid.options import InferenceOptions
 from animevid.train.synthetic_film import AAC_FRAME, AUDIO_RATE, write_clip
 
 

@@ -93,9 +93,9 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise :class:`UsageError`/:class:`InputError` for anything wrong that can be seen now."""
-        # animevid.styles loads torch: imported here, so that the CLI can read this module's
+        # animevid.weights.styles loads torch: imported here, so that the CLI can read this module's
         # defaults at start-up and `animevid --help` stays fast.
-        from animevid.styles import validate_style_name
+        from animevid.weights.styles import validate_style_name
 
         for field in ("photos", "anime", "vgg", "name"):
             if getattr(self, field) is None:
@@ -168,7 +168,7 @@ class TrainConfig:
     def may_install_style(self) -> bool:
         """Whether the trained generator may be installed as style ``name``: none is installed,
         ``overwrite`` is set, or the installed one was written by this run (training in chunks)."""
-        from animevid.styles import style_path
+        from animevid.weights.styles import style_path
 
         path = style_path(str(self.name))
         return self.overwrite or not path.exists() or (self.run_id is not None and installing_run_id(path) == self.run_id)
@@ -214,7 +214,7 @@ def resume_config(run_dir: str | Path, **overrides: Any) -> TrainConfig:
 
 def installing_run_id(style_file: Path) -> str | None:
     """The ``run_id`` in a style file's training metadata: the run that installed it, if one did."""
-    from animevid.weights import read_metadata
+    from animevid.weights.formats import read_metadata
 
     try:
         training = json.loads(read_metadata(style_file).get("training", "{}"))

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from animevid.errors import UsageError
-from animevid.stylizer import resolve_device as resolve_inference_device
+from animevid.engine.stylizer import resolve_device as resolve_inference_device
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def context_from_env() -> DistributedContext:
 
 
 def resolve_device(requested: str, context: DistributedContext) -> torch.device:
-    """Like :func:`animevid.stylizer.resolve_device`, but under torchrun a plain ``cuda`` (or
+    """Like :func:`animevid.engine.stylizer.resolve_device`, but under torchrun a plain ``cuda`` (or
     ``auto`` on a GPU machine) means this process's GPU, ``cuda:LOCAL_RANK``."""
     device = resolve_inference_device(requested)
     if device.type == "cuda" and device.index is None:

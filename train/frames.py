@@ -19,7 +19,7 @@
    (:mod:`animevid.train.smooth`) to ``OUT/smooth/NAME``, each atomically, then recorded in
    ``OUT/manifest.jsonl`` (:mod:`animevid.train.manifest`). ``NAME`` is ``<film>_<frame:07d>_<tile>.png``.
 
-The film is read by :mod:`animevid.video_input` (the stream :func:`animevid.stylize` reads: never
+The film is read by :mod:`animevid.video.reader` (the stream :func:`animevid.stylize` reads: never
 cover art; frames turned upright by their rotation metadata). A film that stops decoding part way
 (damaged, or a cut-off download) gives the set of the frames before the damage, with a warning.
 
@@ -54,15 +54,7 @@ from animevid.errors import Interrupted, OutputError, UsageError
 from animevid.fileio import file_sha256, remove_stale_temporaries, sha256_hex, write_bytes_atomic
 from animevid.imageio import encode_image, list_images
 from animevid.progress import ProgressReporter
-from animevid.video_input import (
-    DamagedVideo,
-    DecodedFrame,
-    VideoInfo,
-    decode_frames,
-    open_video,
-    shortfall_warning,
-    upright,
-)
+from animevid.video.reader import DamagedVideo, DecodedFrame, VideoInfo, decode_frames, open_video, shortfall_warning, upright
 
 from . import crops as crop_geometry
 from .frame_quality import DUPLICATE, REJECTION_REASONS, CropQuality, QualityThresholds, measure, rejection

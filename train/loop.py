@@ -53,24 +53,13 @@ from animevid.models.animegan import AnimeGANGenerator
 from animevid.models.discriminator import Discriminator
 from animevid.imageio import write_image
 from animevid.progress import ProgressReporter
-from animevid.styles import add_style
-from animevid.weights import GeneratorWeights, save_weights
+from animevid.weights.styles import add_style
+from animevid.weights.formats import GeneratorWeights, save_weights
 
 from .checkpoint import Position, TrainState, load_checkpoint, restore_checkpoint, save_checkpoint
 from .config import RESUME_FIXED_FIELDS, TrainConfig
 from .data import PairedSampler, TrainBatch, TrainImages, find_style_set, list_images, load_val_photos, to_model_input
-from .distributed import (
-    DistributedContext,
-    any_rank,
-    context_from_env,
-    destroy_process_group,
-    init_process_group,
-    new_host_group,
-    resolve_device,
-    unwrap,
-    wait_for_all,
-    wrap,
-)
+from .distributed import DistributedContext, any_rank, context_from_env, destroy_process_group, init_process_group, new_host_group, resolve_device, unwrap, wait_for_all, wrap
 from .interruption import StopSignals, ignore_stop_signals
 from .losses import LossWeights, color_loss, content_loss, discriminator_loss, generator_adversarial_loss, gram_loss
 from .metrics import LossWindow, MetricsLog, tensorboard_writer

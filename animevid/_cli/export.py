@@ -22,7 +22,7 @@ def export(destination: str, style: str | None, weights: str | None, overwrite: 
     \b
     animevid export hayao.onnx --style hayao
     """
-    from ..export import export as run
+    from ..engine.onnx_export import export as run
 
     path = run(destination, style=style, weights=weights, overwrite=overwrite, mirror=mirror)
     click.echo(f"wrote {path}", err=True)

@@ -34,7 +34,7 @@ def list_() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from ..styles import list_styles, styles_dir
+    from ..weights.styles import list_styles, styles_dir
 
     table = Table(title=f"Styles ({styles_dir()})", title_justify="left")
     for column in ("name", "network", "artist", "film", "source", "installed"):
@@ -60,7 +60,7 @@ def add(name: str, source: str, overwrite: bool, semantics: str | None) -> None:
     \b
     animevid styles add face-paint face_paint_512_v2.pt
     """
-    from ..styles import add_style
+    from ..weights.styles import add_style
 
     path = add_style(name, source, overwrite=overwrite, semantics=semantics)
     click.echo(f"installed style {name!r} at {path}")
@@ -76,7 +76,7 @@ def fetch(name: str, overwrite: bool, mirror: str | None) -> None:
     Downloads are pinned to a commit of the authors' repository; an interrupted one resumes.
     A mirror replaces https://raw.githubusercontent.com/ and serves OWNER/REPO/COMMIT/PATH.
     """
-    from ..styles import fetch_style
+    from ..weights.styles import fetch_style
 
     path = fetch_style(name, mirror=mirror, overwrite=overwrite, progress=True)
     click.echo(f"installed style {name!r} at {path}")
@@ -86,6 +86,6 @@ def fetch(name: str, overwrite: bool, mirror: str | None) -> None:
 @click.argument("name")
 def remove(name: str) -> None:
     """Uninstall style NAME."""
-    from ..styles import remove_style
+    from ..weights.styles import remove_style
 
     click.echo(f"removed {remove_style(name)}")

@@ -13,7 +13,7 @@ against the exported ``Hayao-60.ckpt.meta``), so that official weights compute t
 The parameter count is 3,956,096 (paper Table 1; 15.09 MiB in fp32).
 
 Module names mirror the TensorFlow scopes (b1, b2, m, u2, u1) so the checkpoint mapping in
-:mod:`animevid.convert` reads as a table.
+:mod:`animevid.weights.convert` reads as a table.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ Weights carry the semantics of the code they were trained in, and must run under
   way down (the output of block A, then the input's).
 
 Module names mirror the TensorFlow scopes (a, b, c, d, e, out) so the checkpoint mapping in
-:mod:`animevid.convert` reads as a table.
+:mod:`animevid.weights.convert` reads as a table.
 """
 
 from __future__ import annotations

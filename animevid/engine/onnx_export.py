@@ -1,0 +1,138 @@
+"""ONNX export of a generator: dynamic batch, height and width, the network's own float interface.
+
+The exported graph is the generator's forward and nothing else:
+
+* input ``image``: float32 (B, 3, H, W), RGB in [-1, 1] (``pixel / 127.5 - 1``), H and W at least
+  the generator's ``MIN_SIZE`` (8 for AnimeGAN); any batch, any size, odd sizes included;
+* output ``anime``: float32 (B, 3, H, W), RGB in [-1, 1] (``(y + 1) * 127.5``, rounded, for pixels).
+
+No uint8 conversion and no resizing to a maximum side are baked in: callers (browsers, mobile
+runtimes, ONNX Runtime, OpenVINO) do those as they see fit. TF1's bilinear resizes become ONNX
+``Resize`` nodes (``linear``, ``asymmetric``), which compute the same mapping at every size (see
+:mod:`animevid.models.resize`), and the bottom/right reflect padding to a multiple of 4 is computed
+from the input's shape inside the graph.
+
+The exporter is torch's dynamo-based one (``torch.onnx.export(dynamo=True)``, which needs the
+``onnx`` and ``onnxscript`` packages): the TorchScript exporter is deprecated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import UsageError
+from ..fileio import check_destination, write_bytes_atomic
+
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "anime"
+OPSET = 18  # Resize with "asymmetric" exists since opset 11; 18 is what torch's exporter targets
+# Bumped whenever the exported graph changes for the same weights: cached conversions keyed on it
+# (the OpenVINO engine's) are then made again.
+EXPORT_FORMAT_VERSION = 1
+# The example the graph is traced with: odd sides, so that no size-dependent branch can be taken
+# for "already a multiple of 4", and a batch above 1, which torch.export would specialize.
+_EXAMPLE_SHAPE = (2, 3, 67, 93)
+
+
+def weights_digest(generator: nn.Module) -> str:
+    """SHA-256 of the generator's class and tensors (names, shapes, dtypes, values), hex.
+
+    Two generators with the same digest compute the same function: the key of every cached
+    conversion of a network.
+    """
+    digest = hashlib.sha256(f"{type(generator).__module__}.{type(generator).__qualname__}".encode())
+    for name, tensor in sorted(generator.state_dict().items()):
+        tensor = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def onnx_model_bytes(generator: nn.Module) -> bytes:
+    """The generator as a serialized ONNX model (see the module docstring for its interface)."""
+    try:
+        import onnx  # noqa: F401  (the exporter imports it lazily; fail here with a clear message)
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(f"ONNX export needs the onnx and onnxscript packages ({exc.name} is missing: pip install onnx onnxscript)") from None
+    if not hasattr(torch.onnx, "ops"):
+        raise UsageError(f"ONNX export needs torch.onnx.ops, which torch {torch.__version__} lacks: install a newer torch (2.13 is tested)")
+    generator = generator.eval()
+    minimum = getattr(generator, "MIN_SIZE", 1)
+    example = torch.zeros(_EXAMPLE_SHAPE).uniform_(-1, 1)
+    dims = {
+        0: torch.export.Dim("batch", min=1),
+        2: torch.export.Dim("height", min=max(2, minimum)),
+        3: torch.export.Dim("width", min=max(2, minimum)),
+    }
+    with _quiet_exporter():
+        program = torch.onnx.export(
+            generator, (example,), dynamo=True, dynamic_shapes=(dims,), input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME], opset_version=OPSET, external_data=False, verbose=False,
+        )  # fmt: skip
+    model = program.model_proto
+    model.doc_string = (
+        f"{type(generator).__name__}: {INPUT_NAME} float32 (B, 3, H, W) RGB in [-1, 1] -> {OUTPUT_NAME} float32 "
+        f"(B, 3, H, W) RGB in [-1, 1]; H, W >= {minimum}"
+    )
+    for key, value in {"producer": "animevid", "architecture": type(generator).__name__, "weights_sha256": weights_digest(generator),
+                       "input_range": "[-1, 1]", "min_size": str(minimum)}.items():  # fmt: skip
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model.SerializeToString()
+
+
+def export_onnx(generator: nn.Module, destination: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``generator`` as an ONNX model to ``destination`` (``.onnx``), atomically."""
+    destination = _checked_destination(destination, overwrite)
+    write_bytes_atomic(destination, onnx_model_bytes(generator))
+    return destination
+
+
+def export(
+    destination: str | os.PathLike,
+    *,
+    style: str | None = None,
+    weights: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    mirror: str | None = None,
+) -> Path:
+    """``animevid export``: the generator of exactly one of ``style`` or ``weights`` as ONNX."""
+    from ..weights.styles import weights_source
+    from ..weights.formats import load_generator
+
+    _checked_destination(destination, overwrite)  # before loading (or fetching) any weights
+    return export_onnx(load_generator(weights_source(style, weights, mirror=mirror)), destination, overwrite=overwrite)
+
+
+def _checked_destination(destination: str | os.PathLike, overwrite: bool) -> Path:
+    destination = Path(destination)
+    if destination.suffix.lower() != ".onnx":
+        raise UsageError(f"output {destination} must be an .onnx file")
+    check_destination(destination, overwrite)
+    return destination
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """torch's exporter prints its progress (with emoji) to stdout and warns about its own internals."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        onnx_logger = logging.getLogger("torch.onnx")
+        level = onnx_logger.level
+        onnx_logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            onnx_logger.setLevel(level)
