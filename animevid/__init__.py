@@ -26,6 +26,8 @@ _EXPORTS = {
     "load_generator": "animevid.weights.formats",
     "load_weights": "animevid.weights.formats",
     "save_weights": "animevid.weights.formats",
+    "list_styles": "animevid.weights.styles",
+    "AnimevidError": "animevid.errors",
 }
 
 __all__ = [
@@ -42,15 +44,19 @@ __all__ = [
     "load_generator",
     "load_weights",
     "save_weights",
+    "list_styles",
+    "AnimevidError",
 ]
 
 if TYPE_CHECKING:
     from .api import stylize
+    from .errors import AnimevidError
     from .models import AnimeGANGenerator, AnimeGANv2Generator
     from .result import StylizeResult
     from .options import InferenceOptions, ParallelOptions, VideoOptions
     from .engine.stylizer import Stylizer
     from .weights.formats import GeneratorWeights, load_generator, load_weights, save_weights
+    from .weights.styles import list_styles
 
 
 def __getattr__(name: str):
