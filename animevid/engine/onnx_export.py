@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import io
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,9 +39,6 @@ from ..fileio import check_destination, write_bytes_atomic
 INPUT_NAME = "image"
 OUTPUT_NAME = "anime"
 OPSET = 18  # Resize with "asymmetric" exists since opset 11; 18 is what torch's exporter targets
-# Bumped whenever the exported graph changes for the same weights: cached conversions keyed on it
-# (the OpenVINO engine's) are then made again.
-EXPORT_FORMAT_VERSION = 1
 # The example the graph is traced with: odd sides, so that no size-dependent branch can be taken
 # for "already a multiple of 4", and a batch above 1, which torch.export would specialize.
 _EXAMPLE_SHAPE = (2, 3, 67, 93)
@@ -48,15 +47,79 @@ _EXAMPLE_SHAPE = (2, 3, 67, 93)
 def weights_digest(generator: nn.Module) -> str:
     """SHA-256 of the generator's class and tensors (names, shapes, dtypes, values), hex.
 
-    Two generators with the same digest compute the same function: the key of every cached
-    conversion of a network.
+    The tensors only: the same tensors can compute different functions (an AnimeGANv2 network
+    under ``tf1`` or ``pytorch`` semantics), so this names weights, never a conversion; cached
+    conversions are keyed by :func:`function_digest`.
     """
     digest = hashlib.sha256(f"{type(generator).__module__}.{type(generator).__qualname__}".encode())
+    _update_with_tensors(digest, generator)
+    return digest.hexdigest()
+
+
+def function_digest(generator: nn.Module) -> str:
+    """SHA-256 of everything that defines the function ``generator`` computes, and its export, hex.
+
+    Same digest, same function, by construction: it covers what a forward can read and what
+    turns it into a graph —
+
+    * every submodule's name, class and plain attributes (a v2 network's ``semantics``, each norm's
+      epsilon, each convolution's stride, padding and groups), whatever the architecture;
+    * every tensor (parameters and buffers: names, shapes, dtypes, values);
+    * the code: the source files defining those classes and the functions their modules call from
+      the same package (the resizes, the padding), and this exporter's, with the torch version
+      that traces it and the opset.
+
+    The key of every cached conversion of a network (the OpenVINO engine's IR).
+    """
+    digest = hashlib.sha256(f"torch {torch.__version__}; opset {OPSET};".encode())
+    sources: set[str] = {__file__}
+    for name, module in generator.named_modules():
+        cls = type(module)
+        digest.update(f"[{name}] {cls.__module__}.{cls.__qualname__} {_plain_attributes(module)};".encode())
+        sources.update(_source_files(cls))
+    for path in sorted(sources):
+        digest.update(path.encode() if not os.path.isfile(path) else Path(path).read_bytes())
+    _update_with_tensors(digest, generator)
+    return digest.hexdigest()
+
+
+def _update_with_tensors(digest, generator: nn.Module) -> None:
     for name, tensor in sorted(generator.state_dict().items()):
         tensor = tensor.detach().to("cpu").contiguous()
         digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype};".encode())
         digest.update(tensor.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+
+
+# nn.Module's own bookkeeping (hooks, flags): the tensors and children are digested as such, the rest is not the function.
+_MODULE_INTERNALS = frozenset(vars(nn.Module()))
+
+
+def _plain_attributes(module: nn.Module) -> str:
+    """The module's own attributes and its class's (``MIN_SIZE``, ...), other than tensors, children,
+    methods and torch's bookkeeping, as a stable string."""
+    attributes = {}
+    for cls in reversed(type(module).__mro__[: type(module).__mro__.index(nn.Module)]):
+        attributes.update({k: v for k, v in vars(cls).items() if not k.startswith("__") and not callable(v) and not isinstance(v, (property, staticmethod, classmethod))})
+    attributes.update({k: v for k, v in vars(module).items() if k not in _MODULE_INTERNALS})
+    return ",".join(
+        f"{key}={value!r}" if isinstance(value, (int, float, str, bool, tuple, frozenset, type(None))) else f"{key}:{type(value).__qualname__}"
+        for key, value in sorted(attributes.items())
+    )
+
+
+def _source_files(cls: type) -> set[str]:
+    """The file defining ``cls``, and those of the functions and classes its module uses from the same package."""
+    module = sys.modules.get(cls.__module__)
+    files: set[str] = set()
+    if module is None:
+        return files
+    package = cls.__module__.rpartition(".")[0] or cls.__module__
+    for value in [cls, *vars(module).values()]:
+        if (inspect.isfunction(value) or inspect.isclass(value)) and (getattr(value, "__module__", "") or "").startswith(package):
+            with contextlib.suppress(TypeError, OSError):
+                files.add(inspect.getsourcefile(value) or "")
+    files.discard("")
+    return files
 
 
 def onnx_model_bytes(generator: nn.Module) -> bytes:

@@ -5,10 +5,12 @@ precision: its convolutions, instance norms and resizes are fused into fewer pas
 (measured side by side by ``python -m benchmarks --only engines``).
 
 * **Cache.** The converted model (OpenVINO IR, fp32 weights) is kept under
-  ``<animevid home>/cache/openvino/`` (``$ANIMEVID_CACHE/openvino`` when set), keyed by the weights' digest, the export format and the
-  OpenVINO version; compiled blobs go to OpenVINO's own model cache beside it (keyed by OpenVINO
-  on the model, the precision and the CPU). A second run skips both the export and most of the
-  compilation. Changed weights have another digest, hence another entry.
+  ``<animevid home>/cache/openvino/`` (``$ANIMEVID_CACHE/openvino`` when set), keyed by
+  :func:`conversion_key`: everything that defines the computed function (classes, attributes such
+  as a v2 network's semantics, tensors, the code of the network and the exporter), the OpenVINO
+  version and the save options. Compiled blobs go to OpenVINO's own model cache beside it (keyed by
+  OpenVINO on the model, the precision and the CPU). A second run skips both the export and most
+  of the compilation; anything that changes the function gets another entry.
 * **Shapes.** One compilation with dynamic batch, height and width serves every size: it ran as
   fast as a compilation for the fixed size (measured at 540×960, fp32 and bf16), so a folder of
   mixed sizes and a video share it.
@@ -23,6 +25,7 @@ precision: its convolutions, instance norms and resizes are fused into fewer pas
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import tempfile
@@ -34,13 +37,24 @@ from torch import nn
 
 from ..errors import UsageError
 from ..fileio import animevid_home
-from .onnx_export import EXPORT_FORMAT_VERSION, onnx_model_bytes, weights_digest
+from .onnx_export import function_digest, onnx_model_bytes
 from .resources import usable_cpus
 
 logger = logging.getLogger(__name__)
 
 # torch dtype -> OpenVINO's INFERENCE_PRECISION_HINT
 PRECISIONS = {torch.float32: "f32", torch.bfloat16: "bf16"}
+# How the IR is saved. fp16 weight compression is OpenVINO's default for saved IR: exact fp32 it is not.
+SAVE_OPTIONS = {"compress_to_fp16": False}
+
+
+def conversion_key(generator: nn.Module, openvino_version: str) -> str:
+    """The name of ``generator``'s cached IR: a digest of everything that defines it, by construction —
+    the function and its export (:func:`~animevid.engine.onnx_export.function_digest`: classes,
+    attributes such as a v2 network's semantics, tensors, code), the OpenVINO version that converts
+    it and the options it is saved with. Same key, same IR."""
+    digest = hashlib.sha256(f"{function_digest(generator)};openvino {openvino_version};{sorted(SAVE_OPTIONS.items())}".encode())
+    return digest.hexdigest()[:32]
 
 
 def openvino_available() -> bool:
@@ -117,7 +131,7 @@ class OpenVINOGenerator:
     @staticmethod
     def _converted_model(generator: nn.Module, folder: Path, ov) -> tuple[Path, bool]:
         """The cached IR of ``generator`` (made now if missing); True when it was made now."""
-        key = f"{weights_digest(generator)[:24]}-e{EXPORT_FORMAT_VERSION}-ov{ov.__version__.split('-')[0]}"
+        key = conversion_key(generator, ov.__version__)
         xml = folder / f"{key}.xml"
         if xml.is_file() and xml.with_suffix(".bin").is_file():
             return xml, False
@@ -127,8 +141,7 @@ class OpenVINOGenerator:
             onnx_path = Path(work) / "generator.onnx"
             onnx_path.write_bytes(onnx_model_bytes(generator))
             staged = Path(work) / "generator.xml"
-            # fp16 weight compression is OpenVINO's default for saved IR: exact fp32 it is not.
-            ov.save_model(openvino_core().read_model(str(onnx_path)), str(staged), compress_to_fp16=False)
+            ov.save_model(openvino_core().read_model(str(onnx_path)), str(staged), **SAVE_OPTIONS)
             # The .bin first: an .xml present means a complete entry (another process may race us).
             os.replace(staged.with_suffix(".bin"), xml.with_suffix(".bin"))
             os.replace(staged, xml)

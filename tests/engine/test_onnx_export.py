@@ -145,3 +145,27 @@ def test_cli_export_bad_input_is_one_line(tmp_path, random_weights, make_args, f
     assert_one_line_error(run_cli(*make_args(tmp_path, random_weights)), *fragments)
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_the_function_digest_tells_semantics_apart_where_the_tensors_cannot():
+    from animevid.engine.onnx_export import function_digest
+    from animevid.weights.formats import GeneratorWeights, random_weights
+
+    weights = random_weights("animegan-v2", "tf1", seed=4)
+    tf1 = weights.generator()
+    pytorch = GeneratorWeights(weights.state_dict, "animegan-v2", "pytorch").generator()
+    assert weights_digest(tf1) == weights_digest(pytorch)  # the same tensors...
+    assert function_digest(tf1) != function_digest(pytorch)  # ...computing two functions
+    assert function_digest(tf1) == function_digest(weights.generator())
+
+
+def test_the_function_digest_covers_plain_attributes_and_tensors():
+    from animevid.engine.onnx_export import function_digest
+
+    def norm(eps: float, seed: int = 0) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        return torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.GroupNorm(1, 3, eps=eps))
+
+    assert function_digest(norm(1e-5)) == function_digest(norm(1e-5))
+    assert function_digest(norm(1e-5)) != function_digest(norm(1e-12))  # an attribute, not a tensor
+    assert function_digest(norm(1e-5)) != function_digest(norm(1e-5, seed=1))  # a tensor

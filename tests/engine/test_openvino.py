@@ -191,3 +191,38 @@ def test_openvino_absent(tmp_path, photo, random_weights, monkeypatch):
     result = run_cli("stylize", photo, tmp_path / "auto.png", "--weights", random_weights)  # auto: torch, silently
     assert result.exit_code == 0, result.output
     assert "torch engine" in result.stderr
+
+
+def test_the_same_tensors_under_two_semantics_are_two_conversions(tmp_path, monkeypatch):
+    """One set of AnimeGANv2 tensors installed twice, as a TF checkpoint (tf1) and as bryandlee's .pt
+    (pytorch): each style's OpenVINO output is its own torch forward's, the second run included."""
+    from animevid.weights.convert import bryandlee_names
+    from animevid.weights.formats import load_weights
+    from tests.reference_generators import write_v2_checkpoint
+
+    monkeypatch.setenv("ANIMEVID_CACHE", str(tmp_path / "cache"))
+    checkpoint = tmp_path / "ckpt" / "Paprika-54.ckpt"
+    checkpoint.parent.mkdir()
+    write_v2_checkpoint(checkpoint, seed=11)
+    ours = load_weights(checkpoint).state_dict
+    torch.save({theirs: ours[name] for name, theirs in bryandlee_names().items()}, tmp_path / "same_values.pt")
+    assert run_cli("styles", "add", "as-tf1", checkpoint).exit_code == 0
+    assert run_cli("styles", "add", "as-pytorch", tmp_path / "same_values.pt", "--semantics", "pytorch").exit_code == 0
+
+    photo = tmp_path / "photo.png"
+    from animevid.imageio import read_image, write_image
+
+    write_image(photo, make_image(48, 64, seed=5))
+    outputs = {}
+    for style in ("as-tf1", "as-pytorch"):  # in this order: the second must not get the first's conversion
+        for engine in ("openvino", "torch"):
+            outputs[style, engine] = tmp_path / f"{style}-{engine}.png"
+            result = run_cli("stylize", photo, outputs[style, engine], "--style", style, "--engine", engine)
+            assert result.exit_code == 0, result.output
+    converted = sorted((tmp_path / "cache" / "openvino").glob("*.xml"))
+    assert len(converted) == 2
+    for style in ("as-tf1", "as-pytorch"):
+        got, expected = read_image(outputs[style, "openvino"]), read_image(outputs[style, "torch"])
+        assert mean_abs_diff(got, expected) <= 0.05 and max_abs_diff(got, expected) <= 1, style
+    # The two semantics do differ here: a shared conversion would have shown.
+    assert max_abs_diff(read_image(outputs["as-tf1", "torch"]), read_image(outputs["as-pytorch", "torch"])) > 1
