@@ -159,6 +159,7 @@ def write_clip(
     durations_ms: Sequence[int] | None = None,
     audio: str | None = None,
     audio_seconds: float | None = None,
+    audio_codec: str = "aac",
     subtitles: str | None = None,
     rotation: int | None = None,
     cover: np.ndarray | None = None,
@@ -167,8 +168,9 @@ def write_clip(
     """Encode RGB uint8 ``frames`` (all of one size) into ``path``; returns how many were written.
 
     * ``durations_ms`` (cycled): a variable frame rate, in a 1/1000 time base; else 1/``fps``.
-    * ``audio``: "mono" or "stereo": a 440 Hz AAC tone, interleaved with the video and as long as
-      it (or ``audio_seconds``; with no frames at all, the file holds the audio alone).
+    * ``audio``: "mono" or "stereo": a 440 Hz tone, interleaved with the video and as long as
+      it (or ``audio_seconds``; with no frames at all, the file holds the audio alone), encoded
+      with ``audio_codec`` (AAC; e.g. "pcm_s24le" as editors write into .mkv).
     * ``subtitles``: a subtitle codec ("subrip", "mov_text"): a 100 ms cue "line N" at every 5th frame N.
     * ``rotation``: display-matrix rotation, degrees counter-clockwise (the pixels are stored as given).
     * ``cover``: an RGB picture stored as cover art (a PNG attached picture).
@@ -190,7 +192,7 @@ def write_clip(
             video.codec_context.time_base = time_base
             if rotation is not None:
                 video.set_display_rotation(rotation)
-        tone = _Tone(out, audio) if audio else None
+        tone = _Tone(out, audio, audio_codec) if audio else None
         text = out.add_mux_stream(subtitles, time_base=Fraction(1, 1000)) if subtitles else None
         if cover_stream is not None:
             picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(cover), format="rgb24")
@@ -228,11 +230,11 @@ def _add_picture_stream(out, picture: np.ndarray):
 
 
 class _Tone:
-    """An AAC sine tone, written in whole packets up to a time (the last packet may be shorter)."""
+    """A sine tone, written in frames of an AAC packet's samples up to a time (the last may be shorter)."""
 
-    def __init__(self, out, layout: str) -> None:
+    def __init__(self, out, layout: str, codec: str = "aac") -> None:
         self.out = out
-        self.stream = out.add_stream("aac", rate=AUDIO_RATE, layout=layout)
+        self.stream = out.add_stream(codec, rate=AUDIO_RATE, layout=layout)
         self.channels = {"mono": 1, "stereo": 2}[layout]
         self.layout = layout
         self.samples = 0  # written so far

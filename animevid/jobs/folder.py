@@ -112,8 +112,8 @@ def plan_folder_job(
 ) -> FolderPlan:  # fmt: skip
     """Every photo and video of a folder job and its output (:class:`FolderPlan`), refusing up front
     whatever the job could not finish: outputs that exist (unless ``overwrite`` or ``skip_existing``
-    says what to do), a video whose container cannot be written or cannot hold its audio or the
-    codec, an unreadable video, ``keep_partial`` (a partial video would pass for a finished one)."""
+    says what to do), a video whose container cannot be written or cannot hold the codec, audio
+    that can be neither copied into its container nor re-encoded, an unreadable video, ``keep_partial`` (a partial video would pass for a finished one)."""
     check_existing_policy(overwrite, skip_existing)
     video_options = video_options or default_video_options()
     if destination.exists() and not destination.is_dir():

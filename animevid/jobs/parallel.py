@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
+import logging
 import math
 import multiprocessing
 import os
@@ -40,6 +41,8 @@ from ..engine.resources import usable_cpus
 from ..result import StylizeResult, WorkerLoad, combine_loads
 from ..engine.tuning import CUDA as CUDA_TUNING
 from ..video.segments import PartResult, PartSpec, Segment, join_parts, plan_segments, render_part
+
+logger = logging.getLogger(__name__)
 
 CPU_WORKERS = 2  # on the CPU without --workers (on GPUs: animevid.engine.tuning.CUDA.workers_per_gpu each)
 
@@ -225,6 +228,8 @@ def stylize_video_parallel(
 
     source, destination, weights = Path(source), Path(destination), Path(weights)
     plan = _plan(source, destination, video, overwrite)  # refuses a bad destination before any work
+    for warning in plan.warnings:  # as the single-process job says them (a stream re-encoded or dropped, ...)
+        logger.warning(warning)
     slots = resolve_slots(parallel)
     duration = plan.info.duration or 0
     count = max(len(slots), math.ceil(duration / parallel.segment_seconds))

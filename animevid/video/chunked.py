@@ -7,9 +7,10 @@ round-robin: chunk c goes to thread c mod N. Each chunk is encoded by a fresh en
 starts with a key frame) exactly as :class:`animevid.video.pipeline._Encoder` encodes, into a video-only
 part (NUT, exact timestamps) beside the destination. PyAV releases the GIL while it encodes and
 converts colours, so the threads run at once. The parts are then joined by the lossless
-stream-copy :func:`animevid.video.segments.join_parts`, which copies the audio and subtitle packets
-once from the source: the file holds the same frames, timestamps and side packets as the
-single encoder's, only more key frames.
+stream-copy :func:`animevid.video.segments.join_parts`, which writes the audio and subtitle
+streams once from the source, as the single encoder writes them (copied or re-encoded): the
+file holds the same frames, timestamps and side packets as the single encoder's, only more key
+frames.
 
 Memory is bounded: each thread's queue holds at most one chunk (the generator waits when the
 queues are full), and the job is refused before any work when that cannot fit. The parts are
@@ -42,6 +43,7 @@ from ..engine.tuning import CUDA as CUDA_TUNING
 from ..engine.stylizer import StylizedBatch, Stylizer
 from .pipeline import _END, PART_FORMAT, PART_OPTIONS, QUEUE_BATCHES, _Encoder, _join, _Plan, _Stages, _VideoJob, add_video_stream, run_video_job
 from .reader import open_video, reason
+from .side_streams import SideWriter
 
 # Frames one libx264 instance holds inside itself (medium: rc-lookahead 40, B-frames, frame
 # threads), as yuv420p: an over-estimate for the memory check.
@@ -98,7 +100,7 @@ def stylize_chunked(
     per_chunk = chunk_batches(plan, options, batch_size)
     _check_memory(plan, options, per_chunk, batch_size)
     # The decoder reads the film only: join_parts copies the side packets from the source.
-    job = _VideoJob(stylizer, dataclasses.replace(plan, copied=()), options, batch_size, progress)
+    job = _VideoJob(stylizer, dataclasses.replace(plan, side=()), options, batch_size, progress)
     threads = max(1, usable_cpus() // options.encoders) if stylizer.uses_cuda else 1
     global_header = bool(av.format.ContainerFormat(plan.output_format).flags & av.format.Flags.global_header.value)
     encoder = _ChunkedEncoder(plan, options, options.encoders, per_chunk, global_header, threads)
@@ -224,14 +226,14 @@ class _ChunkWriter:
         self, part: _Part, plan: _Plan, options: VideoOptions, video_in: av.video.stream.VideoStream, global_header: bool, threads: int
     ) -> None:
         self.part = part
-        part_plan = dataclasses.replace(plan, output_format=PART_FORMAT, copied=())
+        part_plan = dataclasses.replace(plan, output_format=PART_FORMAT, side=())
         self.output = av.open(str(part.path), "w", format=PART_FORMAT, container_options=dict(PART_OPTIONS))
         try:
             self.video_out = add_video_stream(part_plan, options, video_in, self.output, global_header, threads)
         except BaseException:
             self.abandon()
             raise
-        self.encoder = _Encoder(part_plan, self.output, self.video_out, {})
+        self.encoder = _Encoder(part_plan, self.output, self.video_out, SideWriter(self.output, ()))
 
     def write(self, batch: StylizedBatch) -> None:
         self.encoder._write(batch)

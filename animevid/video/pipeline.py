@@ -10,7 +10,8 @@ a slow stage makes the others wait instead of piling frames up in memory:
 * the calling thread runs the generator (:meth:`Stylizer.run_batches`: on CUDA the upload of
   batch n+1 and the download of batch n overlap the generator on batch n);
 * an encoder thread encodes every frame with its source timestamp (libx264, yuv420p by default)
-  and remuxes the audio and subtitle packets untouched.
+  and writes the audio and subtitle packets through :class:`~animevid.video.side_streams.SideWriter`:
+  copied untouched where the container takes them, else re-encoded (decided in the plan).
 
 A failure in any stage stops all of them and is raised once, in the calling thread. The output
 is written to a temporary file beside the destination and renamed only on success; with
@@ -48,6 +49,7 @@ from ..result import StylizeResult
 from ..engine.tuning import CUDA as CUDA_TUNING
 from ..engine.stylizer import FrameBatch, HostBufferPool, PipelineCancelled, StylizedBatch, Stylizer
 from .reader import DamagedVideo, FrameClock, VideoInfo, damage_reason, missing_frames_reason, open_video, reason, shortfall_warning, upright
+from .side_streams import SideStream, SideWriter, plan_side_streams
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +81,9 @@ def stylize_video(
     """Stylize every frame of ``source`` into the video file ``destination``.
 
     Frames keep their source timestamps (variable frame rate included); audio and subtitle
-    streams are copied packet for packet (subtitles the output container cannot hold are
-    dropped with a warning); rotation metadata is applied to the pixels, so the output is
+    streams are copied packet for packet where the output container takes them, else re-encoded
+    to its usual codec with a warning (subtitles that cannot be are dropped with a warning; see
+    :mod:`animevid.video.side_streams`); rotation metadata is applied to the pixels, so the output is
     upright without metadata; odd sides are padded to even by repeating the last row or column.
     The destination is never overwritten unless ``overwrite``, is refused if it is the source,
     and never receives a half-written file unless ``options.keep_partial``. ``bar``: count the
@@ -131,7 +134,7 @@ class _Plan:
     destination: Path
     output_format: str
     info: VideoInfo
-    copied: tuple[int, ...]  # indexes of the audio and subtitle streams copied as they are
+    side: tuple[SideStream, ...]  # the audio and subtitle streams written: copied or re-encoded
     pixel_format: str
     frame_size: tuple[int, int]  # (height, width) written: upright, padded to what the pixel format needs
     warnings: tuple[str, ...]
@@ -171,49 +174,15 @@ def _plan(source: Path, destination: Path, options: VideoOptions, overwrite: boo
         check_destination(destination, overwrite, source)
         if options.codec not in output_codecs:
             raise UsageError(f"{destination.suffix} files cannot hold {options.codec} video; choose another --codec or container")
-        copied: list[int] = []
-        warnings += _side_streams(video.container, video.stream, output_codecs, destination.suffix, copied)
+        side = plan_side_streams(video.container, video.stream.index, output_format, destination.suffix)
+        warnings += side.warnings
     if options.start is not None and info.duration is not None and options.start >= info.duration:
         raise UsageError(f"--start {options.start:g} s is not before the end of the video ({info.duration:.2f} s)")
     pixel_format, frame_size = _frame_layout(info, options.codec, warnings)
     return _Plan(
-        source, destination, output_format, info, tuple(copied), pixel_format, frame_size, tuple(warnings),
+        source, destination, output_format, info, side.streams, pixel_format, frame_size, tuple(warnings),
         _expected_frames(info, options),
     )  # fmt: skip
-
-
-def _side_streams(
-    container: av.container.InputContainer, video: av.video.stream.VideoStream, output_codecs: set[str], suffix: str,
-    copied: list[int],
-) -> list[str]:  # fmt: skip
-    """Append to ``copied`` the audio and subtitle streams to copy; return warnings for those dropped.
-
-    Audio the output container cannot hold is refused (it is never silently lost); subtitles it
-    cannot hold, other video streams (cover art, thumbnails), data and attachment streams are
-    dropped with a warning.
-    """
-    warnings = []
-    for stream in container.streams:
-        if stream.index == video.index:
-            continue
-        codec = stream.codec_context.name if stream.codec_context is not None else None
-        described = f"{stream.type} stream #{stream.index} ({codec or 'unknown codec'})"
-        if stream.type == "audio":
-            if codec not in output_codecs:
-                raise UsageError(
-                    f"{described} cannot be stored in a {suffix} file, and audio is copied, never "
-                    "re-encoded: write a .mkv file instead"
-                )
-            copied.append(stream.index)
-        elif stream.type == "subtitle" and codec in output_codecs:
-            copied.append(stream.index)
-        elif stream.type == "subtitle":
-            warnings.append(f"{described} dropped: {suffix} files cannot hold it (.mkv can)")
-        elif stream.type == "video":
-            warnings.append(f"{described} dropped: only the film's stream (#{video.index}) is stylized")
-        else:
-            warnings.append(f"{described} dropped: only video, audio and subtitles are written")
-    return warnings
 
 
 def _frame_layout(info: VideoInfo, codec: str, warnings: list[str]) -> tuple[str, tuple[int, int]]:
@@ -455,14 +424,15 @@ class _VideoJob:
                 raise OutputError(f"cannot write {plan.destination}: {reason(exc)}") from None
             closed = False
             try:
-                video_out, side_out = self._add_streams(source, output)
+                video_out, side = self._add_streams(source, output)
                 layout = self._colour_layout(source.streams[plan.info.stream_index], video_out)
-                encoder = self.encoder = _Encoder(plan, output, video_out, side_out, layout)
+                encoder = self.encoder = _Encoder(plan, output, video_out, side, layout)
                 outcome = self._run_stages(source, encoder, layout)
                 if not outcome.finalize:
                     raise outcome.error
                 try:
                     encoder.mux_video(video_out.encode(None))  # flush the encoder's delayed frames
+                    output.mux(side.flush())  # and the re-encoded side streams' codecs
                     closed = True
                     output.close()  # writes the trailer (and moves the index up front for mp4/mov)
                 except (av.FFmpegError, OSError) as exc:
@@ -504,8 +474,7 @@ class _VideoJob:
         # compete with its OpenMP threads, which degrade badly when they do not get a core.
         threads = None if self.stylizer.uses_cuda else 1
         video_out = add_video_stream(plan, self.options, source.streams[plan.info.stream_index], output, global_header, threads, self._default_preset())
-        side_out = {index: output.add_stream_from_template(source.streams[index]) for index in plan.copied}
-        return video_out, side_out
+        return video_out, SideWriter(output, plan.side, source.streams)
 
     def _run_stages(
         self, source: av.container.InputContainer, encoder: _Encoder, layout: Yuv420Layout | None = None, held: int = 0,
@@ -629,8 +598,9 @@ class _Decoder:
 
     def run(self, threads: int) -> None:
         self.video.codec_context.thread_count = threads  # thread_type is AUTO (open_video)
-        streams = [self.video, *(self.source.streams[index] for index in self.plan.copied)]
-        side_open = set(self.plan.copied)  # side streams that may still have packets before --end
+        side = [self.source.streams[planned.index] for planned in self.plan.side]
+        streams = [self.video, *side]
+        side_open = {stream.index for stream in side}  # side streams that may still have packets before --end
         video_open = True
         try:
             if self.window is not None and self.window.seek:
@@ -788,13 +758,13 @@ def _place_planes(slot: torch.Tensor, frame: av.VideoFrame, layout: Yuv420Layout
 
 
 class _Encoder:
-    """Encodes stylized frames with their timestamps and muxes them with the copied packets."""
+    """Encodes stylized frames with their timestamps and muxes them with the audio and subtitle packets."""
 
     def __init__(
         self, plan: _Plan, output: av.container.OutputContainer, video_out: av.video.stream.VideoStream,
-        side_out: dict[int, av.stream.Stream], layout: Yuv420Layout | None = None,
+        side: SideWriter, layout: Yuv420Layout | None = None,
     ) -> None:  # fmt: skip
-        self.plan, self.output, self.video_out, self.side_out = plan, output, video_out, side_out
+        self.plan, self.output, self.video_out, self.side = plan, output, video_out, side
         self.layout = layout  # None: RGB frames in (swscale converts them); else yuv420p planes
         self.frames_written = 0
         self._colorspace = video_out.codec_context.colorspace
@@ -818,8 +788,7 @@ class _Encoder:
 
     def _write(self, batch: StylizedBatch[_BatchContext]) -> None:
         for packet in batch.context.side_packets:
-            packet.stream = self.side_out[packet.stream.index]
-            self.output.mux(packet)
+            self.output.mux(self.side.packets(packet))
         if batch.count == 0:
             return
         frames = batch.frames().numpy()  # (count, H, W, 3) or (count, planes), waits for the download on CUDA

@@ -6,8 +6,9 @@
   ``PartResult`` out) that any execution backend can run (a local process, a Ray task). The
   source and the part may be paths or bytes (:func:`cut_source` makes the bytes a segment needs).
 * :func:`join_parts` stream-copies the parts' packets in order into the destination, with the
-  audio and subtitle packets copied once from the source: exactly those the single-process path
-  copies. Every part starts with a key frame of the output, so there is no seam.
+  audio and subtitle streams written once from the source through the single-process path's
+  :class:`~animevid.video.side_streams.SideWriter`: the same packets, copied or re-encoded alike.
+  Every part starts with a key frame of the output, so there is no seam.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ..errors import InputError, OutputError, UsageError
 from ..fileio import atomic_path, hash_file, sha256_hex
 from ..options import InferenceOptions, VideoOptions
 from .reader import open_container, open_video, reason
+from .side_streams import SideWriter
 
 Source = str | bytes  # a path, or the bytes of a container (cut_source)
 
@@ -221,8 +223,10 @@ def join_parts(
 
     ``durations``: per part, its packets' durations in seconds (``PartResult.durations``).
     The video packets are copied untouched (timestamps rescaled exactly to the source's time
-    base; decoding timestamps recomputed to be monotonic across the joins); the side packets are
-    those :func:`animevid.video.pipeline.stylize_video` copies for the same ``options``. The destination is
+    base; decoding timestamps recomputed to be monotonic across the joins); the audio and
+    subtitles are written as :func:`animevid.video.pipeline.stylize_video` writes them for the
+    same ``options`` (the same packets cut and shifted, through the same
+    :class:`~animevid.video.side_streams.SideWriter`). The destination is
     written atomically and never overwritten unless ``overwrite``.
     """
     from .pipeline import _plan, container_options
@@ -240,10 +244,10 @@ def join_parts(
             raise OutputError(f"cannot write {destination}: {reason(exc)}") from None
         video_out = output.add_stream_from_template(opened[0].streams.video[0])
         video_out.time_base = plan.info.time_base
-        side_out = {index: output.add_stream_from_template(src.streams[index]) for index in plan.copied}
+        writer = SideWriter(output, plan.side, src.streams)
         orders = [_presentation_order(part, index, video_out.time_base) for index, part in enumerate(parts)]
         video = _video_packets(opened, orders, durations, video_out)
-        side = _side_packets(src, plan, options, side_out)
+        side = _side_packets(src, plan, options, writer)
         frames = 0
         try:
             for _, _, packet in heapq.merge(video, side, key=lambda item: (item[0], item[1])):
@@ -338,10 +342,11 @@ def _exact(value: int, time_base: Fraction, target: Fraction) -> int:
 
 
 def _side_packets(
-    source: av.container.InputContainer, plan, options: VideoOptions, side_out: dict[int, av.stream.Stream]
+    source: av.container.InputContainer, plan, options: VideoOptions, writer: SideWriter
 ) -> Iterator[tuple[Fraction, int, av.Packet]]:
-    """The audio and subtitle packets the single-process path copies (animevid.video.pipeline._Decoder), shifted as it shifts them."""
-    if not side_out:
+    """The audio and subtitle packets the single-process path writes (animevid.video.pipeline._Decoder): the
+    same source packets, shifted as it shifts them, through ``writer``; then what its codecs held."""
+    if not plan.side:
         return
     info = plan.info
     origin = info.start_pts * info.time_base
@@ -350,7 +355,7 @@ def _side_packets(
         shift = plan_segments_shift(source, info, options)
         source.seek(info.start_pts + math.floor(options.start / info.time_base), stream=source.streams[info.stream_index])
     closed: set[int] = set()
-    for packet in source.demux([source.streams[index] for index in side_out]):
+    for packet in source.demux([source.streams[side.index] for side in plan.side]):
         index = packet.stream.index
         if not packet.size or index in closed or (packet.pts is None and packet.dts is None):
             continue
@@ -365,8 +370,13 @@ def _side_packets(
             packet.pts -= ticks
         if packet.dts is not None:
             packet.dts -= ticks
+        yield from _timed(writer.packets(packet))
+    yield from _timed(writer.flush())
+
+
+def _timed(packets: list[av.Packet]) -> Iterator[tuple[Fraction, int, av.Packet]]:
+    for packet in packets:
         timing = packet.dts if packet.dts is not None else packet.pts
-        packet.stream = side_out[index]
         yield timing * packet.time_base, 1, packet
 
 

@@ -66,11 +66,6 @@ def test_a_folder_of_videos_and_a_photo_equals_the_single_file_jobs(tmp_path, ra
         (lambda d: shutil.copy(d / "a.mp4", d / "c.flv"), [], ["c.flv", ".flv videos are read but cannot be written"]),
         (lambda d: (d / "notes.mkv").write_text("not a video\n" * 20), [], ["notes.mkv", "not a readable video"]),
         (lambda d: None, ["--keep-partial"], ["--keep-partial applies to a single video"]),
-        (
-            lambda d: (d / "a.mp4").rename(d / "a.webm"),  # VP9 fits a .webm, the clip's AAC does not
-            ["--codec", "libvpx-vp9"],
-            ["a.webm", "audio stream #1 (aac) cannot be stored in a .webm file"],
-        ),
     ],
 )
 def test_what_a_folder_job_cannot_finish_is_refused_before_any_work(tmp_path, random_weights, prepare, extra, fragments):
@@ -79,6 +74,20 @@ def test_what_a_folder_job_cannot_finish_is_refused_before_any_work(tmp_path, ra
     result = run_cli("stylize", source, tmp_path / "out", "--weights", random_weights, *extra)
     assert_one_line_error(result, *fragments)
     assert not (tmp_path / "out").exists()
+
+
+def test_audio_its_container_cannot_hold_is_re_encoded_not_refused(tmp_path, random_weights):
+    source = make_media_folder(tmp_path / "media")
+    (source / "a.mp4").rename(source / "a.webm")  # an MP4 named .webm: the job writes WebM, which cannot hold AAC
+    out = tmp_path / "out"
+    result = run_cli("stylize", source, out, "--weights", random_weights, "--engine", "torch", "--codec", "libvpx-vp9", "-q")
+    assert result.exit_code == 0, result.output
+    assert "warning: audio stream #1 (aac) re-encoded to opus: .webm files cannot hold it" in result.stderr
+    assert tree(out) == ["a.webm", "photo.png", "sub/b.mkv"]
+    with av.open(str(out / "a.webm")) as written, av.open(str(source / "a.webm")) as original:
+        assert [s.codec_context.name for s in written.streams] == ["vp9", "opus"]
+        seconds = [sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].sample_rate for c in (written, original)]
+    assert abs(seconds[0] - seconds[1]) <= 0.02  # the same length, within one Opus frame
 
 
 def test_an_interrupted_folder_of_videos_resumes_with_skip_existing(tmp_path, random_weights, monkeypatch):

@@ -67,6 +67,16 @@ def test_two_cpu_workers_write_the_single_process_file(tmp_path, random_weights,
     assert not [p for p in tmp_path.iterdir() if "animevid-work" in p.name]  # the work folder is gone
 
 
+def test_two_workers_re_encode_the_audio_as_one_process_does_and_say_so(tmp_path, random_weights, one_torch_thread, caplog):
+    source = keyframe_clip(tmp_path / "edit.mkv", audio="stereo", audio_codec="pcm_s24le")  # .mp4 cannot hold 24-bit PCM
+    options = VideoOptions(**LOSSLESS)
+    parallel(source, tmp_path / "out.mp4", random_weights, options, workers=2)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == ["audio stream #1 (pcm_s24le) re-encoded to aac: .mp4 files cannot hold it"]
+    stylize_video(Stylizer.from_weights(random_weights, CPU), source, tmp_path / "single.mp4", options, progress=False)
+    assert_same_file(tmp_path / "single.mp4", tmp_path / "out.mp4")  # the re-encoded audio's packets included
+
+
 @pytest.mark.parametrize("crash", [False, True], ids=["exception", "dead-process"])
 def test_a_failed_segment_is_retried_on_a_fresh_worker(tmp_path, random_weights, monkeypatch, crash, one_torch_thread):
     monkeypatch.setenv(FAIL_MARKERS, str(tmp_path))
