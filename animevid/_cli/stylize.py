@@ -145,7 +145,8 @@ def stylize(
 ) -> None:
     """Stylize SOURCE (a photo, a video, or a folder of photos and videos) into DESTINATION.
 
-    Videos keep every frame with its timestamp; audio and subtitles are copied as they are.
+    Videos keep every frame with its timestamp; audio and subtitles are copied as they are
+    (re-encoded, with a warning, where the container cannot hold them).
     Ctrl-C stops cleanly (nothing is left at DESTINATION unless --keep-partial); an interrupted
     folder job continues with --skip-existing.
 

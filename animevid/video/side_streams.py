@@ -98,7 +98,7 @@ def plan_side_streams(container: av.container.InputContainer, film: int, output_
     for stream in container.streams:
         if stream.index == film:
             continue
-        described = describe(stream)
+        described = _describe(stream)
         if stream.type == "video":
             warnings.append(f"{described} dropped: only the film's stream (#{film}) is stylized")
             continue
@@ -121,7 +121,7 @@ def plan_side_streams(container: av.container.InputContainer, film: int, output_
     return SidePlan(tuple(streams), tuple(warnings))
 
 
-def describe(stream: av.stream.Stream) -> str:
+def _describe(stream: av.stream.Stream) -> str:
     return f"{stream.type} stream #{stream.index} ({_codec_name(stream) or 'unknown codec'})"
 
 
@@ -145,7 +145,8 @@ def _first_packets(container: av.container.InputContainer, streams: list[av.stre
         return first
     with contextlib.suppress(av.FFmpegError, OSError):  # a damaged file: tried with what was read; the job reports the damage
         for scanned, packet in enumerate(container.demux(streams)):
-            if packet.size and len(first[packet.stream.index]) < TRIAL_PACKETS:
+            timed = packet.pts is not None or packet.dts is not None  # the job skips the others too
+            if packet.size and timed and len(first[packet.stream.index]) < TRIAL_PACKETS:
                 first[packet.stream.index].append(packet)
             if scanned >= TRIAL_SCAN or all(len(packets) == TRIAL_PACKETS for packets in first.values()):
                 break
@@ -201,7 +202,7 @@ def _reencoded_audio(
     if output_format != name and _trial(stream, copied, name, packets) is None:
         instead = f": write a {container} file instead"
     why = "; ".join(failures) or "no audio codec is known for it"
-    raise UsageError(f"{describe(stream)} cannot be stored in a {suffix} file, and {why}{instead}")
+    raise UsageError(f"{_describe(stream)} cannot be stored in a {suffix} file, and {why}{instead}")
 
 
 def _audio_settings(decoder: av.audio.codeccontext.AudioCodecContext, codec: av.Codec) -> list[AudioSettings]:
@@ -256,11 +257,15 @@ class SideWriter:
     """Writes the planned side streams into ``output``: each packet copied as it is, or decoded and re-encoded.
 
     Creates the output streams (in plan order) when made; ``streams``: the source's streams by
-    index. Give it every packet of the planned streams (already cut and shifted) with
-    :meth:`packets`, mux what comes back, then mux what :meth:`flush` returns before the trailer.
+    index (``container.streams``, or a dict), needed when ``planned`` is not empty. Give it every
+    packet of the planned streams (already cut and shifted) with :meth:`packets`, mux what comes
+    back, then mux what :meth:`flush` returns before the trailer.
     """
 
-    def __init__(self, output: av.container.OutputContainer, planned: Sequence[SideStream], streams=None) -> None:
+    def __init__(
+        self, output: av.container.OutputContainer, planned: Sequence[SideStream],
+        streams: av.container.streams.StreamContainer | dict[int, av.stream.Stream] | None = None,
+    ) -> None:  # fmt: skip
         self._tracks = {side.index: _track(output, streams[side.index], side) for side in planned}
 
     def packets(self, packet: av.Packet) -> list[av.Packet]:
