@@ -42,7 +42,8 @@ from ..errors import AnimevidError, ClusterError, DeviceError, InputError, Inter
 from ..fileio import remove_stale_temporaries, write_bytes_atomic
 from ..progress import ProgressReporter
 from ..result import StylizeResult, WorkerLoad, combine_loads
-from .ray_cluster import RAY_WAITS, ClusterWatch, Joined, RayWaits, join_or_start
+from . import ray_cluster
+from .ray_cluster import ClusterWatch, Joined, RayWaits, join_or_start
 
 if TYPE_CHECKING:
     from .folder import FolderItem
@@ -106,13 +107,13 @@ class RayBackend:
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_exceptions: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
         init_options: dict[str, Any] | None = None,
-        waits: RayWaits = RAY_WAITS,
+        waits: RayWaits | None = None,
     ) -> None:
         self.ray = import_ray()
         self.resources = resources
         self.max_retries = max_retries
         self.retry_exceptions = retry_exceptions
-        self.waits = waits
+        self.waits = waits = waits or ray_cluster.RAY_WAITS
         self._started = False
         if self.ray.is_initialized():  # this process joined a cluster already: that one
             joined = Joined(self.ray.get_runtime_context().gcs_address, "this process's cluster")

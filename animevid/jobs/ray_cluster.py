@@ -57,7 +57,7 @@ class RayWaits:
     infeasible_grace: float = 60.0
 
 
-RAY_WAITS = RayWaits()
+RAY_WAITS = RayWaits()  # what jobs use (read when a job starts: a test may swap it)
 
 
 # -- which cluster ---------------------------------------------------------------------------------
@@ -145,7 +145,7 @@ class Joined:
     origin: str
 
 
-def join_or_start(ray: Any, address: str | None, init_options: dict[str, Any], waits: RayWaits = RAY_WAITS) -> Joined:
+def join_or_start(ray: Any, address: str | None, init_options: dict[str, Any], waits: RayWaits) -> Joined:
     """Join the cluster ``address`` names (see :func:`resolve_address`) or start a local one, in
     bounded time; a cluster that does not answer is a :class:`UsageError` saying what to do."""
     cluster = resolve_address(address)
@@ -215,7 +215,7 @@ class ClusterWatch:
     """Looks at the cluster every ``waits.check_every`` seconds from a thread of its own, so that a
     cluster that hangs holds up only that thread; :meth:`check` answers from what it last saw."""
 
-    def __init__(self, ray: Any, joined: Joined, waits: RayWaits = RAY_WAITS) -> None:
+    def __init__(self, ray: Any, joined: Joined, waits: RayWaits) -> None:
         self.ray, self.joined, self.waits = ray, joined, waits
         self._lock = threading.Lock()
         self._answered = time.monotonic()
