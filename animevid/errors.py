@@ -55,3 +55,7 @@ class TrainingDiverged(AnimevidError):
 
 class DeviceError(AnimevidError):
     """The compute device cannot run the job as configured (e.g. out of memory at this batch size)."""
+
+
+class ClusterError(AnimevidError):
+    """A Ray cluster cannot finish the job: it stopped answering, or none of its nodes can run a task."""

@@ -8,6 +8,8 @@ segment plan, a work folder keyed by the job, retries, one progress bar, the joi
 * ``submit(slot, spec) -> concurrent.futures.Future[PartResult]``: run ``render_part(spec)`` there;
 * ``restart(slot)``: replace that slot's worker with a fresh one (after a failure);
 * ``drain_progress() -> list[tuple[int, int]]``: (segment index, frames) reported since last asked;
+* ``check()``: raise (an :class:`~animevid.errors.AnimevidError`) when the segments in flight can no
+  longer finish, e.g. a cluster gone; called between the scheduler's waits, so it must not block;
 * ``close()``: stop every worker.
 
 :class:`ProcessBackend` is the local one (spawned processes, CUDA-safe). A Ray backend returns
@@ -116,6 +118,9 @@ class ProcessBackend:
         pool, self._pools[slot] = self._pools[slot], None
         if pool is not None:
             _kill(pool)
+
+    def check(self) -> None:
+        pass  # a dead worker process fails its future: the scheduler retries it
 
     def drain_progress(self) -> list[tuple[int, int]]:
         reports = []
@@ -302,6 +307,7 @@ def _schedule(runner, segments, results, spec, work, retries, total, progress) -
             for index, frames in runner.drain_progress():
                 reported[index] = reported.get(index, 0) + frames
                 bar.advance(frames)
+            runner.check()  # the bound on waiting for a backend whose tasks may never finish
             for future in finished:
                 slot, segment = running.pop(future)
                 try:

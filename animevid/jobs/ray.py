@@ -3,7 +3,8 @@
 The one module that imports Ray, and only when a job asks for it (``animevid[ray]`` is an
 optional extra; without it :func:`import_ray` is a one-line :class:`UsageError`).
 
-* :class:`RayBackend` is the executor seam: ``submit(fn, *args) -> concurrent.futures.Future``
+* :class:`RayBackend` is the executor seam (joining or starting its cluster and watching it, every
+  wait bounded, is :mod:`animevid.jobs.ray_cluster`'s): ``submit(fn, *args) -> concurrent.futures.Future``
   runs any picklable top-level function as a Ray task with the job's resources (one GPU each
   where the job runs on CUDA, else ``cpus_per_task`` CPUs) and Ray's retries: a worker that dies
   (a crash, a preempted node) is retried up to ``max_retries`` times, and so is a task that
@@ -37,10 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AnimevidError, DeviceError, InputError, Interrupted, OutputError, UsageError, WeightsError
+from ..errors import AnimevidError, ClusterError, DeviceError, InputError, Interrupted, OutputError, UsageError, WeightsError
 from ..fileio import remove_stale_temporaries, write_bytes_atomic
 from ..progress import ProgressReporter
 from ..result import StylizeResult, WorkerLoad, combine_loads
+from . import ray_cluster
+from .ray_cluster import ClusterWatch, Joined, RayWaits, join_or_start
 
 if TYPE_CHECKING:
     from .folder import FolderItem
@@ -72,20 +75,28 @@ def import_ray() -> Any:
 
 @dataclass(frozen=True)
 class TaskResources:
-    """What one task asks the cluster for."""
+    """What one task asks the cluster for (``custom``: resources a node was started with, ``--resources``)."""
 
     num_cpus: float = 1
     num_gpus: float = 0
+    custom: tuple[tuple[str, float], ...] = ()
+
+    def demand(self) -> dict[str, float]:
+        """As Ray names them in a node's resources."""
+        return {"CPU": self.num_cpus, "GPU": self.num_gpus, **dict(self.custom)}
 
 
 class RayBackend:
     """Runs picklable top-level functions as Ray tasks, returning :class:`concurrent.futures.Future` s.
 
     ``address``: None starts or joins a cluster as ``ray.init()`` does; ``"auto"`` or an address
-    joins an existing one. A cluster the backend started is shut down by :meth:`close` (a
-    context manager closes it too); one it joined is left running. A future's exception is the
-    task's own error (unwrapped from Ray's), or Ray's error when the task could not finish
-    (its worker died more than ``max_retries`` times, or it was cancelled).
+    joins an existing one (see :func:`animevid.jobs.ray_cluster.join_or_start`: an address that
+    does not answer is refused in bounded time). A cluster the backend started is shut down by
+    :meth:`close` (a context manager closes it too); one it joined is left running. A future's
+    exception is the task's own error (unwrapped from Ray's), or Ray's error when the task could
+    not finish (its worker died more than ``max_retries`` times, or it was cancelled). Whoever
+    waits on the futures calls :meth:`check` between waits: it raises :class:`ClusterError` when
+    they can no longer finish.
     """
 
     def __init__(
@@ -96,19 +107,21 @@ class RayBackend:
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_exceptions: tuple[type[BaseException], ...] = TRANSIENT_ERRORS,
         init_options: dict[str, Any] | None = None,
+        waits: RayWaits | None = None,
     ) -> None:
         self.ray = import_ray()
         self.resources = resources
         self.max_retries = max_retries
         self.retry_exceptions = retry_exceptions
+        self.waits = waits = waits or ray_cluster.RAY_WAITS
         self._started = False
-        if not self.ray.is_initialized():
-            try:
-                self.ray.init(address=address, **{"logging_level": "WARNING", **(init_options or {})})
-            except (ConnectionError, ValueError, RuntimeError) as exc:
-                where = f"the Ray cluster at {address}" if address else "a Ray cluster"
-                raise UsageError(f"cannot start or join {where}: {str(exc).splitlines()[0]}") from None
+        if self.ray.is_initialized():  # this process joined a cluster already: that one
+            joined = Joined(self.ray.get_runtime_context().gcs_address, "this process's cluster")
+        else:
+            joined = join_or_start(self.ray, address, init_options or {}, waits)
             self._started = True
+        self.address = joined.address
+        self._watch = ClusterWatch(self.ray, joined, waits)
         self._remote: dict[Callable[..., Any], Any] = {}
         self._refs: dict[concurrent.futures.Future, Any] = {}
 
@@ -119,9 +132,15 @@ class RayBackend:
         self.close()
 
     def close(self) -> None:
+        self._watch.close()
         if self._started and self.ray.is_initialized():
             self.ray.shutdown()
         self._started = False
+
+    def check(self, *, waiting: bool) -> None:
+        """Raise :class:`ClusterError` when this backend's tasks can no longer finish (see
+        :meth:`ClusterWatch.check`); ``waiting``: some are in flight. Never blocks."""
+        self._watch.check(self.resources.demand(), waiting=waiting)
 
     def cluster_resources(self) -> dict[str, float]:
         return dict(self.ray.cluster_resources())
@@ -147,7 +166,7 @@ class RayBackend:
         remote = self._remote.get(fn)
         if remote is None:
             remote = self.ray.remote(fn).options(
-                num_cpus=self.resources.num_cpus, num_gpus=self.resources.num_gpus,
+                num_cpus=self.resources.num_cpus, num_gpus=self.resources.num_gpus, resources=dict(self.resources.custom),
                 max_retries=self.max_retries, retry_exceptions=list(self.retry_exceptions),
             )  # fmt: skip
             self._remote[fn] = remote
@@ -364,6 +383,10 @@ class RaySegments:
     def restart(self, slot: int) -> None:
         pass  # Ray replaces dead workers and retries their tasks itself
 
+    def check(self) -> None:
+        """:class:`ClusterError` when the segments in flight can no longer finish (see :meth:`RayBackend.check`)."""
+        self.backend.check(waiting=bool(self._running))
+
     def drain_progress(self) -> list[tuple[int, int]]:
         """(segment, frames) of the parts finished since asked: a task reports once, when done."""
         with self._lock:
@@ -376,9 +399,10 @@ class RaySegments:
 
 def _stylize_video_in_segments(
     backend: RayBackend, item: FolderItem, weights: GeneratorWeights, options: InferenceOptions,
-    video_options: VideoOptions, parallel: ParallelOptions, overwrite: bool, progress: bool, cpus_per_task: int,
+    video_options: VideoOptions, parallel: ParallelOptions, overwrite: bool, progress: bool, cpus_per_task: int, rerun: str,
 ) -> StylizeResult:  # fmt: skip
-    """One video's segments as Ray tasks, scheduled, resumed and joined by :mod:`animevid.jobs.parallel` on the driver."""
+    """One video's segments as Ray tasks, scheduled, resumed and joined by :mod:`animevid.jobs.parallel` on the driver;
+    ``rerun``: how the user continues a job the cluster could not finish."""
     from .parallel import stylize_video_parallel
     from ..video.reader import probe_video
     from ..weights.formats import save_weights
@@ -389,10 +413,13 @@ def _stylize_video_in_segments(
         runner = RaySegments(backend, weights_file.read_bytes(), rotation, cpus_per_task)
         device = runner.slots[0]
         parallel = dataclasses.replace(parallel, devices=device, workers=len(runner.slots))
-        return stylize_video_parallel(
-            item.source, item.destination, weights_file, dataclasses.replace(options, device=device), video_options,
-            parallel, overwrite=overwrite, progress=progress, backend=lambda slots: runner,
-        )  # fmt: skip
+        try:
+            return stylize_video_parallel(
+                item.source, item.destination, weights_file, dataclasses.replace(options, device=device), video_options,
+                parallel, overwrite=overwrite, progress=progress, backend=lambda slots: runner,
+            )  # fmt: skip
+        except ClusterError as exc:
+            raise ClusterError(f"{exc}; the finished segments of {item.source} are kept: {rerun}") from None
 
 
 # -- the driver ------------------------------------------------------------------------------------
@@ -452,17 +479,20 @@ def stylize_on_ray(
         items, skipped, noun = (_single_file(source, destination, video_options, overwrite, skip_existing),), 0, "files"
     loaded = _load_weights(style, weights, options, mirror, progress)
     long_videos = tuple(item for item in items if _in_segments(item, parallel, folder=source.is_dir()))
+    rerun = "rerun with --skip-existing to do the rest" if source.is_dir() else "rerun the same command"
     with RayBackend(address, init_options=init_options, max_retries=max_retries) as backend:
         backend.resources = _task_resources(backend, options, cpus_per_task)
         _remove_temporaries(destination if source.is_dir() else destination.parent, source.is_dir())
         if not source.is_dir() and long_videos:
             return _stylize_video_in_segments(
-                backend, long_videos[0], loaded, options, video_options, parallel, overwrite, progress, cpus_per_task
+                backend, long_videos[0], loaded, options, video_options, parallel, overwrite, progress, cpus_per_task, rerun
             )  # fmt: skip
-        job = _RayJob(backend, loaded, options, video_options, overwrite, progress, noun, cpus_per_task)
+        job = _RayJob(backend, loaded, options, video_options, overwrite, progress, noun, cpus_per_task, rerun)
         result = job.run(tuple(item for item in items if item not in long_videos))
         segmented = [
-            _stylize_video_in_segments(backend, item, loaded, options, video_options, parallel, overwrite, progress, cpus_per_task)
+            _stylize_video_in_segments(
+                backend, item, loaded, options, video_options, parallel, overwrite, progress, cpus_per_task, rerun
+            )  # fmt: skip
             for item in long_videos  # one after another: each one's segments spread over the whole cluster
         ]
     if source.is_dir():
@@ -537,10 +567,10 @@ class _RayJob:
 
     def __init__(
         self, backend: RayBackend, weights: GeneratorWeights, options: InferenceOptions, video_options: VideoOptions,
-        overwrite: bool, progress: bool, noun: str, cpus_per_task: int,
+        overwrite: bool, progress: bool, noun: str, cpus_per_task: int, rerun: str,
     ) -> None:  # fmt: skip
         self.backend, self.options, self.video_options = backend, options, video_options
-        self.overwrite, self.progress, self.noun, self.cpus = overwrite, progress, noun, cpus_per_task
+        self.overwrite, self.progress, self.noun, self.cpus, self.rerun = overwrite, progress, noun, cpus_per_task, rerun
         self.gpu = backend.resources.num_gpus > 0
         # Put once: every task of the job gets this reference, each worker fetches it once.
         self.weights = WeightsHandle(f"{os.getpid()}-{time.time_ns()}", [backend.put(weights)])
@@ -558,15 +588,19 @@ class _RayJob:
                     while queue and len(pending) < window:
                         item = queue.pop(0)
                         pending[self._submit(item)] = item
-                    done, _ = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                    done, _ = concurrent.futures.wait(
+                        pending, timeout=self.backend.waits.check_every, return_when=concurrent.futures.FIRST_COMPLETED
+                    )  # fmt: skip
                     for future in done:
                         self._finish(pending.pop(future), future)
                         bar.advance()
+                    self.backend.check(waiting=bool(pending))
         except KeyboardInterrupt:
             self.backend.cancel(pending)
-            raise Interrupted(
-                f"interrupted after {len(self.outputs)} of {len(items)} {self.noun}; rerun with --skip-existing to do the rest"
-            ) from None
+            raise Interrupted(f"interrupted after {len(self.outputs)} of {len(items)} {self.noun}; {self.rerun}") from None
+        except ClusterError as exc:
+            self.backend.cancel(pending)
+            raise ClusterError(f"{exc}; {len(self.outputs)} of {len(items)} {self.noun} were written: {self.rerun}") from None
         except BaseException:
             self.backend.cancel(pending)
             raise

@@ -239,16 +239,17 @@ def test_a_single_video_runs_as_segment_tasks(ray_address, tmp_path, random_weig
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # the work folder is gone
 
 
-# Where the workers count attempts: a fixed place, as they started before the test and share no
-# variable with it; the test empties it first.
-SEGMENT_ATTEMPTS = Path(tempfile.gettempdir()) / f"animevid-test-segment-attempts-{os.getuid()}"
+def segment_attempts() -> Path:
+    """Where the workers count attempts: a fixed place in the session's temporary folder (the workers
+    inherit its TMPDIR), as they started before the test and share no variable with it."""
+    return Path(tempfile.gettempdir()) / "animevid-test-segment-attempts"
 
 
 def crashing_segment_task(spec, source, weights, cpus):
     """The worker dies on the first attempt at segment 0, as on a preempted node."""
     from animevid.jobs.ray import render_segment_task
 
-    marker = SEGMENT_ATTEMPTS / f"segment-{spec.index}"
+    marker = segment_attempts() / f"segment-{spec.index}"
     with marker.open("a") as log:
         log.write("x")
     if spec.index == 0 and len(marker.read_text()) == 1:
@@ -260,7 +261,7 @@ def test_a_long_video_of_a_folder_is_cut_and_a_dead_segment_task_retried(ray_add
     import animevid.jobs.ray
 
     source, local = media
-    attempts = SEGMENT_ATTEMPTS
+    attempts = segment_attempts()
     shutil.rmtree(attempts, ignore_errors=True)
     attempts.mkdir()
     monkeypatch.setattr(animevid.jobs.ray, "render_segment_task", crashing_segment_task)
@@ -273,3 +274,35 @@ def test_a_long_video_of_a_folder_is_cut_and_a_dead_segment_task_retried(ray_add
     assert counts == {"segment-0": 2}  # a.mp4's one segment: its first attempt died, the retry made it
     assert any(line.startswith("1 images and 2 videos (10 frames) in") for line in result.stderr.splitlines())
     shutil.rmtree(attempts, ignore_errors=True)
+
+
+# -- a task no live node can run ---------------------------------------------------------------------
+
+_INFEASIBLE_DRIVER = """
+import sys
+import animevid.jobs.ray as ray_jobs
+import animevid.jobs.ray_cluster as ray_cluster
+from animevid._cli import main
+
+# Every task asks for a resource no node of the cluster has (as a GPU task when the only GPU node left).
+ray_jobs._task_resources = lambda backend, options, cpus: ray_jobs.TaskResources(custom=(("animevid-test-absent", 1),))
+ray_cluster.RAY_WAITS = ray_cluster.RayWaits(check_every=0.5, infeasible_grace=3)
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("single", [False, True], ids=["file-tasks", "segment-tasks"])
+def test_a_task_no_node_can_run_ends_in_a_one_line_error(ray_address, media, tmp_path, random_weights, single):
+    source, _ = media
+    out = tmp_path / ("a.mp4" if single else "out")
+    command = [
+        sys.executable, "-c", _INFEASIBLE_DRIVER, "stylize", str(source / "a.mp4" if single else source), str(out),
+        "--weights", str(random_weights), *LOSSLESS, "--ray", ray_address,
+    ]  # fmt: skip
+    # A regression waits for ever: the timeout turns it into a failure.
+    child = subprocess.run(command, capture_output=True, text=True, cwd=CHECKOUT, env={**os.environ, **RAY_ENV}, timeout=180)
+    lines = [line for line in child.stderr.splitlines() if line.strip()]
+    assert child.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), child.stderr
+    assert "no live node of the Ray cluster" in lines[0] and "1 animevid-test-absent" in lines[0], lines[0]
+    assert ("rerun the same command" if single else "0 of 3 files were written") in lines[0], lines[0]
+    assert not out.exists() or tree(out) == []
