@@ -18,6 +18,7 @@ from .engine.stylizer import Stylizer, resolve_device, resolve_dtype, resolve_en
 
 if TYPE_CHECKING:
     from .options import ParallelOptions, VideoOptions
+    from .progress import JobHooks
 
 
 def make_stylizer(
@@ -49,6 +50,7 @@ def stylize(
     video_options: VideoOptions | None = None,
     parallel: ParallelOptions | None = None,
     ray: bool | str = False,
+    hooks: JobHooks | None = None,
 ) -> StylizeResult:
     """Stylize a photo, a video, or a folder of photos and videos, choosing by what ``source`` is.
 
@@ -62,10 +64,14 @@ def stylize(
     ``ray``: run each file as a Ray task (:func:`animevid.jobs.ray.stylize_on_ray`): ``True``
     starts or joins a cluster as ``ray.init()`` does, a string is the address of one (``auto``,
     ``host:port``, ``ray://...``).
+    ``hooks`` (a single photo or video in this process): progress to a callback, and a cancel
+    asked between batches (:class:`animevid.errors.Cancelled`; nothing is left at the destination).
     """
     source, destination = Path(source), Path(destination)
     check_existing_policy(overwrite, skip_existing)
     options = options or InferenceOptions()
+    if hooks is not None and (ray is not False or parallel is not None or Path(source).is_dir()):
+        raise UsageError("progress hooks apply to one photo or video stylized in this process (not folders, --ray or --devices)")
     if ray is not False:
         from .jobs.ray import stylize_on_ray
 
@@ -89,7 +95,10 @@ def stylize(
     if is_image_path(source):
         check_image_job(source, destination, overwrite)
         remove_stale_temporaries(destination.parent)
-        return stylize_image(make_stylizer(style, weights, options, mirror, progress), source, destination, overwrite=overwrite)
+        stylizer = make_stylizer(style, weights, options, mirror, progress)
+        if hooks is not None:
+            hooks.check_cancelled(f"cancelled; nothing was written to {destination}")
+        return stylize_image(stylizer, source, destination, overwrite=overwrite)
     from .options import VideoOptions
     from .video.pipeline import check_video_job, stylize_video
 
@@ -105,7 +114,7 @@ def stylize(
     run = stylize_video
     if video_options.encoders > 1:
         from .video.chunked import stylize_video_chunked as run  # the same call, with several encoders
-    return run(stylizer, source, destination, video_options, overwrite=overwrite, progress=progress)
+    return run(stylizer, source, destination, video_options, overwrite=overwrite, progress=progress, hooks=hooks)
 
 
 def _stylize_video_parallel(

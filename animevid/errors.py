@@ -49,6 +49,10 @@ class Interrupted(AnimevidError):
     exit_code = 130
 
 
+class Cancelled(Interrupted):
+    """The job was cancelled through :class:`animevid.progress.JobHooks` (e.g. the web app's Cancel button)."""
+
+
 class TrainingDiverged(AnimevidError):
     """Training losses became NaN or infinite; the last good checkpoint is kept."""
 

@@ -10,6 +10,7 @@ cell is exactly the source frame (resized) or its stylized version.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import numpy as np
 from .errors import InputError, StyleNotFoundError, UsageError
 from .fileio import check_destination, remove_stale_temporaries
 from .imageio import is_image_path, read_image, write_image
-from .progress import ProgressReporter
+from .progress import JobHooks, ProgressReporter
 from .options import InferenceOptions
 from .engine.stylizer import Stylizer
 
@@ -39,6 +40,8 @@ class PreviewOptions:
     frames: int = 3  # rows for a video, at the middles of equal parts of it (a photo is one row)
     max_side: int = 512  # each cell at most this many pixels on a side (sources are never enlarged)
     inference: InferenceOptions = field(default_factory=InferenceOptions)
+    start: float | None = None  # a video's rows spread over [start, end) seconds instead of all of it
+    end: float | None = None
 
     def __post_init__(self) -> None:
         if self.frames < 1:
@@ -47,6 +50,10 @@ class PreviewOptions:
             raise UsageError(f"--max-side must be at least 16 for a preview, got {self.max_side}")
         if len(set(self.styles)) != len(self.styles):
             raise UsageError("a style is named twice")
+        if self.start is not None and not (math.isfinite(self.start) and self.start >= 0):
+            raise UsageError(f"--start must be a number of seconds >= 0, got {self.start}")
+        if self.end is not None and not (math.isfinite(self.end) and self.end > (self.start or 0)):
+            raise UsageError(f"--end must be after --start (seconds), got {self.end}")
 
 
 def default_preview_path(source: str | os.PathLike) -> Path:
@@ -69,18 +76,29 @@ def sheet_styles(options: PreviewOptions) -> list[str]:
     return names
 
 
-def source_rows(source: str | os.PathLike, frames: int) -> list[tuple[float | None, np.ndarray]]:
-    """``(time in seconds or None for a photo, RGB frame)`` for each row of the sheet."""
+def source_rows(
+    source: str | os.PathLike, frames: int, start: float | None = None, end: float | None = None
+) -> list[tuple[float | None, np.ndarray]]:
+    """``(time in seconds or None for a photo, RGB frame)`` for each row of the sheet.
+
+    A video's rows are the middles of ``frames`` equal parts of ``[start, end)`` (default: all of it).
+    """
     source = Path(source)
     if is_image_path(source):
+        if start is not None or end is not None:
+            raise UsageError("--start and --end apply to videos, not to a photo")
         return [(None, read_image(source))]
     from .video.reader import probe_video, read_frames_at
 
     info = probe_video(source)
-    if info.duration is None or info.duration <= 0:
-        times = [0.0]  # nothing tells where the rest of the video is
+    first = start or 0.0
+    if info.duration is not None and first >= info.duration:
+        raise UsageError(f"--start {first:g} s is not before the end of the video ({info.duration:.2f} s)")
+    last = end if info.duration is None else min(end or info.duration, info.duration)
+    if last is None or last <= first:
+        times = [first]  # nothing tells where the rest of the video is
     else:
-        times = [(index + 0.5) * info.duration / frames for index in range(frames)]
+        times = [first + (index + 0.5) * (last - first) / frames for index in range(frames)]
     return list(read_frames_at(source, times))
 
 
@@ -95,24 +113,28 @@ def fit_within(rgb: np.ndarray, max_side: int) -> np.ndarray:
 
 
 def contact_sheet(
-    source: str | os.PathLike, options: PreviewOptions | None = None, *, mirror: str | None = None, progress: bool = False
-) -> np.ndarray:
+    source: str | os.PathLike, options: PreviewOptions | None = None, *, mirror: str | None = None, progress: bool = False,
+    hooks: JobHooks | None = None,
+) -> np.ndarray:  # fmt: skip
     """The contact sheet of ``source`` as an (H, W, 3) RGB uint8 array.
 
     Styles that are not installed but can be fetched are fetched (with a progress bar when
-    ``progress``); a style that can be had neither way is refused before any work.
+    ``progress``); a style that can be had neither way is refused before any work. ``hooks``:
+    progress in cells, and a cancel asked between styles.
     """
     from .weights.styles import resolve_style
     from .weights.formats import load_generator
 
     options = options or PreviewOptions()
     names = sheet_styles(options)
-    rows = [(time, fit_within(rgb, options.max_side)) for time, rgb in source_rows(source, options.frames)]
+    rows = [(time, fit_within(rgb, options.max_side)) for time, rgb in source_rows(source, options.frames, options.start, options.end)]
     cells = [cell for _, cell in rows]
     columns = [cells]
     weights = [resolve_style(name, mirror=mirror, progress=progress) for name in names]  # fetch before the long part
-    with ProgressReporter("preview", total=len(names) * len(cells), unit="cells", enabled=progress) as bar:
+    hooks = hooks or JobHooks()
+    with ProgressReporter("preview", total=len(names) * len(cells), unit="cells", enabled=progress, hooks=hooks) as bar:
         for path in weights:
+            hooks.check_cancelled("preview cancelled")
             stylizer = Stylizer(load_generator(path), options.inference)
             columns.append([stylizer.image(cell) for cell in cells])
             bar.advance(len(cells))

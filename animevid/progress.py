@@ -9,10 +9,36 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from .errors import Cancelled
+
+# on_progress(done, total or None, rate per second, seconds left or None)
+ProgressCallback = Callable[[int, "int | None", float, "float | None"], None]
+
+
+@dataclass(frozen=True)
+class JobHooks:
+    """How an interface other than a terminal (the web app) follows and stops a long job.
+
+    ``on_progress(done, total, rate, eta)`` is called from the job's threads each time its
+    reporter advances (``total`` and ``eta`` are None when unknown). ``should_cancel()`` is asked
+    between batches; once it says True the job stops with :class:`Cancelled`, leaving nothing
+    half-made. Both are optional and must return quickly.
+    """
+
+    on_progress: ProgressCallback | None = None
+    should_cancel: Callable[[], bool] | None = None
+
+    def check_cancelled(self, what: str = "cancelled") -> None:
+        """Raise :class:`Cancelled` (with the message ``what``) if the job was asked to stop."""
+        if self.should_cancel is not None and self.should_cancel():
+            raise Cancelled(what)
 
 
 def _format_seconds(seconds: float) -> str:
@@ -27,7 +53,8 @@ class ProgressReporter:
 
     ``total`` may be ``None`` (unknown length). ``unit`` names what is counted ("frames", "steps").
     ``fields`` shown after the counters are set with :meth:`set_fields` (e.g. current losses).
-    ``enabled=False`` silences it entirely (library use, tests).
+    ``enabled=False`` silences it entirely (library use, tests); ``hooks.on_progress`` is called
+    on every advance either way.
     """
 
     def __init__(
@@ -39,6 +66,7 @@ class ProgressReporter:
         enabled: bool = True,
         stream: IO[str] | None = None,
         interval: float = 5.0,
+        hooks: JobHooks | None = None,
     ) -> None:
         self.description = description
         self.total = total
@@ -46,6 +74,7 @@ class ProgressReporter:
         self.enabled = enabled
         self.stream = stream if stream is not None else sys.stderr
         self.interval = interval
+        self.on_progress = hooks.on_progress if hooks is not None else None
         self.completed = 0
         self.fields = ""
         self._start = 0.0
@@ -100,8 +129,17 @@ class ProgressReporter:
         """Free-form values shown after the counters, e.g. ``set_fields(loss_g=1.23)``."""
         self.fields = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in fields.items())
 
+    def eta(self, rate: float) -> float | None:
+        """Seconds left at ``rate``; None while the total or the rate is unknown."""
+        if not self.total or rate <= 0:
+            return None
+        return max(0.0, (self.total - self.completed) / rate)
+
     def advance(self, count: int = 1) -> None:
         self.completed += count
+        if self.on_progress is not None:
+            rate = self.rate
+            self.on_progress(self.completed, self.total, rate, self.eta(rate))
         if not self.enabled:
             return
         if self._rich is not None:
@@ -122,8 +160,9 @@ class ProgressReporter:
         else:
             parts[0] += f" {self.unit}"
         parts.append(f"{rate:.2f} {self.unit}/s")
-        if self.total and rate > 0:
-            parts.append(f"ETA {_format_seconds((self.total - self.completed) / rate)}")
+        eta = self.eta(rate)
+        if eta is not None:
+            parts.append(f"ETA {_format_seconds(eta)}")
         if self.fields:
             parts.append(self.fields)
         return ", ".join(parts)

@@ -153,3 +153,27 @@ def test_bad_options_are_refused():
         PreviewOptions(styles=("kon", "kon"))
     with pytest.raises(UsageError, match="--frames"):
         PreviewOptions(frames=0)
+
+
+def test_start_and_end_spread_the_video_rows_over_that_range(tmp_path, two_styles):
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=40, fps=10)  # 4 s
+    contents = read_clip(clip)
+    sheet = contact_sheet(clip, PreviewOptions(styles=("alpha",), frames=2, max_side=32, inference=CPU, start=1.0, end=3.0))
+    # The middles of [1, 2) and [2, 3): 1.5 s and 2.5 s, frames 15 and 25 at 10 fps.
+    header, band, cells = split_sheet(sheet, rows=2, columns=2, cell=(24, 32))
+    for row, index in enumerate([15, 25]):
+        source = cv2.resize(contents.frames[index], (32, 24), interpolation=cv2.INTER_AREA)
+        assert np.abs(cells[row][0].astype(int) - source).max() <= 1
+
+
+def test_a_range_is_refused_when_it_cannot_apply(tmp_path, two_styles):
+    with pytest.raises(UsageError, match="--end must be after --start"):
+        PreviewOptions(start=2.0, end=1.0)
+    with pytest.raises(UsageError, match="--start must be"):
+        PreviewOptions(start=-1.0)
+    clip = make_clip(tmp_path / "clip.mp4", width=32, height=24, frames=10, fps=10)
+    with pytest.raises(UsageError, match="not before the end of the video"):
+        contact_sheet(clip, PreviewOptions(styles=("alpha",), inference=CPU, start=5.0))
+    write_image(tmp_path / "photo.png", make_image(20, 20))
+    with pytest.raises(UsageError, match="apply to videos"):
+        contact_sheet(tmp_path / "photo.png", PreviewOptions(styles=("alpha",), inference=CPU, start=1.0))

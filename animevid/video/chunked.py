@@ -36,6 +36,7 @@ from ..errors import DeviceError, OutputError
 from ..fileio import new_temporary
 from ..engine.memory import GIB, available_bytes
 from ..options import CRF_CODECS, VideoOptions
+from ..progress import JobHooks
 from ..engine.resources import usable_cpus
 from ..result import StylizeResult
 from .segments import join_parts
@@ -73,6 +74,7 @@ def stylize_video_chunked(
     *,
     overwrite: bool = False,
     progress: bool = True,
+    hooks: JobHooks | None = None,
 ) -> StylizeResult:
     """:func:`animevid.video.pipeline.stylize_video` with ``options.encoders`` encoders on consecutive chunks.
 
@@ -81,12 +83,13 @@ def stylize_video_chunked(
     """
     return run_video_job(
         stylizer, source, destination, options, overwrite,
-        lambda plan, batch_size: stylize_chunked(stylizer, plan, options, batch_size, progress=progress, overwrite=overwrite),
+        lambda plan, batch_size: stylize_chunked(stylizer, plan, options, batch_size, progress=progress, overwrite=overwrite, hooks=hooks),
     )  # fmt: skip
 
 
 def stylize_chunked(
-    stylizer: Stylizer, plan: _Plan, options: VideoOptions, batch_size: int, *, progress: bool, overwrite: bool
+    stylizer: Stylizer, plan: _Plan, options: VideoOptions, batch_size: int, *, progress: bool, overwrite: bool,
+    hooks: JobHooks | None = None,
 ) -> int:
     """Stylize ``plan``'s video with ``options.encoders`` encoders on consecutive chunks; return the frame count.
 
@@ -100,7 +103,7 @@ def stylize_chunked(
     per_chunk = chunk_batches(plan, options, batch_size)
     _check_memory(plan, options, per_chunk, batch_size)
     # The decoder reads the film only: join_parts copies the side packets from the source.
-    job = _VideoJob(stylizer, dataclasses.replace(plan, side=()), options, batch_size, progress)
+    job = _VideoJob(stylizer, dataclasses.replace(plan, side=()), options, batch_size, progress, hooks=hooks)
     threads = max(1, usable_cpus() // options.encoders) if stylizer.uses_cuda else 1
     global_header = bool(av.format.ContainerFormat(plan.output_format).flags & av.format.Flags.global_header.value)
     encoder = _ChunkedEncoder(plan, options, options.encoders, per_chunk, global_header, threads)

@@ -41,10 +41,10 @@ import numpy as np
 import torch
 
 from .colour import Yuv420Layout, device_conversion_matches_host, is_full_range, matrix_for
-from ..errors import DeviceError, InputError, Interrupted, OutputError, UsageError
+from ..errors import Cancelled, DeviceError, InputError, Interrupted, OutputError, UsageError
 from ..fileio import atomic_path, check_destination
 from ..options import DEFAULT_PRESET, VideoOptions
-from ..progress import ProgressReporter
+from ..progress import JobHooks, ProgressReporter
 from ..result import StylizeResult
 from ..engine.tuning import CUDA as CUDA_TUNING
 from ..engine.stylizer import FrameBatch, HostBufferPool, PipelineCancelled, StylizedBatch, Stylizer
@@ -77,6 +77,7 @@ def stylize_video(
     overwrite: bool = False,
     progress: bool = True,
     bar: ProgressReporter | None = None,
+    hooks: JobHooks | None = None,
 ) -> StylizeResult:
     """Stylize every frame of ``source`` into the video file ``destination``.
 
@@ -87,7 +88,9 @@ def stylize_video(
     upright without metadata; odd sides are padded to even by repeating the last row or column.
     The destination is never overwritten unless ``overwrite``, is refused if it is the source,
     and never receives a half-written file unless ``options.keep_partial``. ``bar``: count the
-    frames on this (open) progress bar, e.g. a folder job's, instead of one of the video's own. One encoder:
+    frames on this (open) progress bar, e.g. a folder job's, instead of one of the video's own. ``hooks``:
+    progress reported to a callback, and a cancel asked between batches (:class:`Cancelled`, nothing
+    written unless ``options.keep_partial``). One encoder:
     ``options.encoders`` > 1 is :func:`animevid.video.chunked.stylize_video_chunked` (UsageError here).
     """
     options = options or VideoOptions()
@@ -95,7 +98,7 @@ def stylize_video(
         raise UsageError("stylize_video runs one encoder: animevid.video.chunked.stylize_video_chunked runs several")
     return run_video_job(
         stylizer, source, destination, options, overwrite,
-        lambda plan, batch_size: _VideoJob(stylizer, plan, options, batch_size, progress, bar=bar).run(),
+        lambda plan, batch_size: _VideoJob(stylizer, plan, options, batch_size, progress, bar=bar, hooks=hooks).run(),
     )  # fmt: skip
 
 
@@ -404,7 +407,7 @@ def add_video_stream(
 class _VideoJob:
     def __init__(
         self, stylizer: Stylizer, plan: _Plan, options: VideoOptions, batch_size: int, progress: bool,
-        report: Callable[[int], None] | None = None, bar: ProgressReporter | None = None,
+        report: Callable[[int], None] | None = None, bar: ProgressReporter | None = None, hooks: JobHooks | None = None,
     ) -> None:  # fmt: skip
         self.stylizer = stylizer
         self.plan = plan
@@ -413,6 +416,7 @@ class _VideoJob:
         self.progress = progress
         self.report = report  # called with each batch's frame count once encoded (a segment worker's parent bar)
         self.bar = bar  # the caller's open bar (a folder job's), instead of one of our own
+        self.hooks = hooks or JobHooks()
 
     def run(self) -> int:
         plan = self.plan
@@ -503,6 +507,7 @@ class _VideoJob:
             try:
                 batches = _drain(decoded, stages)
                 for batch in self.stylizer.run_batches(batches, output_pool=outputs, stop=stages.stop, colour=layout):
+                    self.hooks.check_cancelled()
                     stages.put(stylized, batch)
                 stages.put(stylized, _END)
             except PipelineCancelled:
@@ -515,7 +520,7 @@ class _VideoJob:
     def _progress_bar(self) -> contextlib.AbstractContextManager[ProgressReporter]:
         if self.bar is not None:  # the caller's, already open: it is theirs to close
             return contextlib.nullcontext(self.bar)
-        return ProgressReporter("stylize", total=self.plan.expected_frames, unit="frames", enabled=self.progress)
+        return ProgressReporter("stylize", total=self.plan.expected_frames, unit="frames", enabled=self.progress, hooks=self.hooks)
 
     def _outcome(self, error: BaseException | None, decoder: _Decoder, encoder: _Encoder) -> _Outcome:
         written, destination, keep = encoder.frames_written, self.plan.destination, self.options.keep_partial
@@ -528,12 +533,13 @@ class _VideoJob:
             if shortfall and self.options.start is None and self.options.end is None and self.plan.window is None:
                 logger.warning(shortfall)
             return _Outcome(written, None, True)
-        if isinstance(error, KeyboardInterrupt):
-            what = "terminated (SIGTERM)" if isinstance(error, _Terminated) else "interrupted"
+        if isinstance(error, (KeyboardInterrupt, Cancelled)):
+            what = "terminated (SIGTERM)" if isinstance(error, _Terminated) else "cancelled" if isinstance(error, Cancelled) else "interrupted"
+            kind = Cancelled if isinstance(error, Cancelled) else Interrupted
             total = f" of {self.plan.expected_frames}" if self.plan.expected_frames else ""
             if keep and written:
-                return _Outcome(written, Interrupted(f"{what} after {written}{total} frames; they were written to {destination}"), True)
-            return _Outcome(written, Interrupted(f"{what} after {written}{total} frames; nothing was written to {destination}"), False)
+                return _Outcome(written, kind(f"{what} after {written}{total} frames; they were written to {destination}"), True)
+            return _Outcome(written, kind(f"{what} after {written}{total} frames; nothing was written to {destination}"), False)
         if isinstance(error, torch.cuda.OutOfMemoryError):
             return _Outcome(written, DeviceError(
                 f"the {self.stylizer.device} device ran out of memory at batch size {self.batch_size}; "
