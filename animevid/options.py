@@ -8,6 +8,7 @@ for either. Every layer may import it: it is part of the foundation (with :mod:`
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from .errors import UsageError
@@ -133,3 +134,28 @@ class ParallelOptions:
         names = [name.strip() for name in self.devices.split(",")]
         if not all(name in ("cpu", "all") or name == "cuda" or name.startswith("cuda:") for name in names):
             raise UsageError(f"--devices takes cpu, all, or cuda:N,cuda:M,..., got {self.devices!r}")
+
+
+# -- the web app -----------------------------------------------------------------------------------
+
+DEFAULT_UI_HOST = "127.0.0.1"  # this machine only: the app has no accounts
+DEFAULT_UI_MAX_FILE_SIZE = "2gb"  # a few minutes of phone video; --max-file-size raises it
+DEFAULT_UI_KEEP_HOURS = 24.0  # uploads and results older than this are deleted (at start and before each job)
+
+
+@dataclass(frozen=True)
+class UiOptions:
+    """How ``animevid ui`` serves (animevid.ui). Validated on creation (:class:`UsageError`)."""
+
+    host: str = DEFAULT_UI_HOST
+    port: int | None = None  # None: the first free port from 7860
+    max_file_size: str = DEFAULT_UI_MAX_FILE_SIZE  # uploads larger are refused, e.g. "500mb", "2gb"
+    keep_hours: float = DEFAULT_UI_KEEP_HOURS
+
+    def __post_init__(self) -> None:
+        if self.port is not None and not 0 < self.port < 65536:
+            raise UsageError(f"--port must be between 1 and 65535, got {self.port}")
+        if not (math.isfinite(self.keep_hours) and self.keep_hours > 0):
+            raise UsageError(f"--keep-hours must be > 0, got {self.keep_hours}")
+        if not re.fullmatch(r"\d+(b|kb|mb|gb|tb)", self.max_file_size.strip().lower()):
+            raise UsageError(f"--max-file-size takes a size such as 500mb or 2gb, got {self.max_file_size!r}")

@@ -41,7 +41,7 @@ class JobHooks:
             raise Cancelled(what)
 
 
-def _format_seconds(seconds: float) -> str:
+def format_seconds(seconds: float) -> str:
     seconds = int(round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -162,7 +162,7 @@ class ProgressReporter:
         parts.append(f"{rate:.2f} {self.unit}/s")
         eta = self.eta(rate)
         if eta is not None:
-            parts.append(f"ETA {_format_seconds(eta)}")
+            parts.append(f"ETA {format_seconds(eta)}")
         if self.fields:
             parts.append(self.fields)
         return ", ".join(parts)

@@ -77,6 +77,7 @@ from .preview import preview  # noqa: E402
 from .styles import styles  # noqa: E402
 from .stylize import stylize  # noqa: E402
 from .train import train  # noqa: E402
+from .ui import ui  # noqa: E402
 
-for _command in (stylize, preview, styles, export, extract_frames, smooth, train):
+for _command in (stylize, preview, styles, export, extract_frames, smooth, train, ui):
     main.add_command(_command)
