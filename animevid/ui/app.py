@@ -22,7 +22,7 @@ import gradio as gr
 from ..api import stylize
 from ..errors import AnimevidError, InputError
 from ..imageio import IMAGE_SUFFIXES, is_image_path, write_image
-from ..options import InferenceOptions, UiOptions, VideoOptions
+from ..options import ENGINES, InferenceOptions, UiOptions, VideoOptions
 from ..preview import PreviewOptions, contact_sheet
 from ..progress import JobHooks, format_seconds
 from ..weights import styles as style_store
@@ -85,14 +85,14 @@ def device_choices() -> list[str]:
     return ["auto", "cpu", *(f"cuda:{index}" for index in range(torch.cuda.device_count()))]
 
 
-def describe_setup(device: str, dtype: str) -> str:
-    """Where and at which precision the generator will run, as the library resolves ``device``/``dtype``."""
+def describe_setup(device: str, dtype: str, engine: str) -> str:
+    """Where, at which precision and by what the generator will run, as the library resolves the choices."""
     from ..engine.stylizer import resolve_device, resolve_dtype, resolve_engine
 
     try:
         resolved = resolve_device(device)
         precision = resolve_dtype(dtype, resolved)
-        engine = resolve_engine("auto", resolved, None, precision)
+        engine = resolve_engine(engine, resolved, None, precision)
     except AnimevidError as exc:
         return f"Runs on: — ({exc})"
     return f"Runs on: **{resolved}**, {str(precision).removeprefix('torch.')}, {engine} engine"
@@ -114,22 +114,22 @@ class App:
 
     # -- photo -------------------------------------------------------------------------------------
 
-    def inference(self, device: str, dtype: str, max_side: float | None) -> InferenceOptions:
-        return InferenceOptions(device=device, dtype=dtype, max_side=int(max_side) if max_side else None)
+    def inference(self, device: str, dtype: str, engine: str, max_side: float | None = None) -> InferenceOptions:
+        return InferenceOptions(device=device, dtype=dtype, engine=engine, max_side=int(max_side) if max_side else None)
 
-    def stylize_photo(self, photo: str | None, style: str, device: str, dtype: str, max_side: float | None):
+    def stylize_photo(self, photo: str | None, style: str, device: str, dtype: str, engine: str, max_side: float | None):
         source = upload_path(photo, "photo")
         if not is_image_path(source):
             raise InputError(f"{source.name} is not a photo ({', '.join(sorted(IMAGE_SUFFIXES))})")
         remove_older_than(self.options.keep_hours)
         destination = result_path(source, style, ".png")  # lossless, at the photo's full size
-        result = stylize(source, destination, style=style, options=self.inference(device, dtype, max_side), progress=False)
+        result = stylize(source, destination, style=style, options=self.inference(device, dtype, engine, max_side), progress=False)
         return (str(source), str(destination)), str(destination), f"{result.summary()}; saved to {destination}"
 
-    def all_styles(self, photo: str | None, device: str, dtype: str):
+    def all_styles(self, photo: str | None, device: str, dtype: str, engine: str):
         source = upload_path(photo, "photo")
         remove_older_than(self.options.keep_hours)
-        sheet = contact_sheet(source, PreviewOptions(inference=InferenceOptions(device=device, dtype=dtype)))
+        sheet = contact_sheet(source, PreviewOptions(inference=self.inference(device, dtype, engine)))
         destination = result_path(source, "all-styles", ".png")
         write_image(destination, sheet)
         return str(destination)
@@ -142,11 +142,13 @@ class App:
             **dict(zip(video_flags(), flags)),
         )  # fmt: skip
 
-    def preview_video(self, video: str | None, style: str, start: float | None, end: float | None, device: str, dtype: str):
+    def preview_video(
+        self, video: str | None, style: str, start: float | None, end: float | None, device: str, dtype: str, engine: str
+    ):  # fmt: skip
         source = upload_path(video, "video")
         remove_older_than(self.options.keep_hours)
         options = PreviewOptions(
-            styles=(style,), frames=3, start=start or None, end=end or None, inference=InferenceOptions(device=device, dtype=dtype)
+            styles=(style,), frames=3, start=start or None, end=end or None, inference=self.inference(device, dtype, engine)
         )
         sheet = contact_sheet(source, options)
         destination = result_path(source, f"preview-{style}", ".png")
@@ -154,13 +156,15 @@ class App:
         return str(destination)
 
     def stylize_video(
-        self, video: str | None, style: str, start: float | None, end: float | None, device: str, dtype: str,
-        max_side: float | None, crf: float | None, *flags: bool, request: gr.Request,
+        self, request: gr.Request, video: str | None, style: str, start: float | None, end: float | None, device: str,
+        dtype: str, engine: str, max_side: float | None, crf: float | None, *flags: bool,
     ):  # fmt: skip
-        """A generator: the progress line every POLL_SECONDS while the job runs, then the result."""
+        """A generator: the progress line every POLL_SECONDS while the job runs, then the result.
+
+        ``request`` comes first: Gradio passes it only to parameters before ``*flags``."""
         source = upload_path(video, "video")
         video_options = self.video_options(start, end, crf, flags)
-        inference = self.inference(device, dtype, max_side)
+        inference = self.inference(device, dtype, engine, max_side)
         remove_older_than(self.options.keep_hours)
         destination = result_path(source, style, ".mp4")  # H.264 in MP4: plays in every browser
         cancel = self._new_cancel_flag(request)
@@ -284,9 +288,10 @@ def build(options: UiOptions | None = None) -> gr.Blocks:
         with gr.Row():
             device = gr.Dropdown(device_choices(), value="auto", label="Device")
             dtype = gr.Dropdown(list(DTYPES), value="auto", label="Precision")
-            setup = gr.Markdown(describe_setup("auto", "auto"))
-        for control in (device, dtype):
-            control.change(describe_setup, [device, dtype], setup, queue=False)
+            engine = gr.Dropdown(list(ENGINES), value="auto", label="Engine")
+            setup = gr.Markdown(describe_setup("auto", "auto", "auto"))
+        for control in (device, dtype, engine):
+            control.change(describe_setup, [device, dtype, engine], setup, queue=False)
 
         with gr.Tab("Photo"):
             with gr.Row():
@@ -301,10 +306,10 @@ def build(options: UiOptions | None = None) -> gr.Blocks:
             photo_info = gr.Textbox(label="Result", interactive=False)
             sheet = gr.Image(type="filepath", label="Every installed style")
             photo_button.click(
-                library_errors(app.stylize_photo), [photo, photo_style, device, dtype, photo_max_side],
+                library_errors(app.stylize_photo), [photo, photo_style, device, dtype, engine, photo_max_side],
                 [before_after, photo_file, photo_info], api_name="stylize_photo", **queued,
             )  # fmt: skip
-            sheet_button.click(library_errors(app.all_styles), [photo, device, dtype], sheet, api_name="all_styles", **queued)
+            sheet_button.click(library_errors(app.all_styles), [photo, device, dtype, engine], sheet, api_name="all_styles", **queued)
 
         with gr.Tab("Video"):
             with gr.Row():
@@ -327,11 +332,11 @@ def build(options: UiOptions | None = None) -> gr.Blocks:
             result_file = gr.File(label="Download")
             saved = gr.Textbox(label="Saved to", interactive=False)
             preview_button.click(
-                library_errors(app.preview_video), [video, video_style, start, end, device, dtype], preview,
+                library_errors(app.preview_video), [video, video_style, start, end, device, dtype, engine], preview,
                 api_name="preview_video", **queued,
             )  # fmt: skip
             video_button.click(
-                library_errors(app.stylize_video), [video, video_style, start, end, device, dtype, video_max_side, crf, *flags],
+                library_errors(app.stylize_video), [video, video_style, start, end, device, dtype, engine, video_max_side, crf, *flags],
                 [status, result_video, result_file, saved], api_name="stylize_video", show_progress="minimal", **queued,
             )  # fmt: skip
             cancel_button.click(app.cancel_video, None, status, api_name="cancel_video", concurrency_limit=None)
