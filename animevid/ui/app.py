@@ -22,7 +22,7 @@ import gradio as gr
 from ..api import stylize
 from ..errors import AnimevidError, InputError
 from ..imageio import IMAGE_SUFFIXES, is_image_path, write_image
-from ..options import ENGINES, InferenceOptions, UiOptions, VideoOptions
+from ..options import DEFAULT_CRF, ENGINES, InferenceOptions, UiOptions, VideoOptions
 from ..preview import PreviewOptions, contact_sheet
 from ..progress import JobHooks, format_seconds
 from ..weights import styles as style_store
@@ -286,23 +286,23 @@ def build(options: UiOptions | None = None) -> gr.Blocks:
     with gr.Blocks(title="animevid", analytics_enabled=False) as page:
         gr.Markdown("# animevid\nPhotos and videos in anime style (AnimeGAN), on this machine: any size, any length, audio kept.")
         with gr.Row():
-            device = gr.Dropdown(device_choices(), value="auto", label="Device")
-            dtype = gr.Dropdown(list(DTYPES), value="auto", label="Precision")
-            engine = gr.Dropdown(list(ENGINES), value="auto", label="Engine")
+            device = gr.Dropdown(device_choices(), value="auto", label="Device", elem_id="device")
+            dtype = gr.Dropdown(list(DTYPES), value="auto", label="Precision", elem_id="precision")
+            engine = gr.Dropdown(list(ENGINES), value="auto", label="Engine", elem_id="engine")
             setup = gr.Markdown(describe_setup("auto", "auto", "auto"))
         for control in (device, dtype, engine):
             control.change(describe_setup, [device, dtype, engine], setup, queue=False)
 
         with gr.Tab("Photo"):
             with gr.Row():
-                photo = PhotoInput(sources=["upload", "clipboard", "webcam"], type="filepath", label="Photo")
+                photo = PhotoInput(sources=["upload", "clipboard", "webcam"], type="filepath", label="Photo", elem_id="photo")
                 with gr.Column():
-                    photo_style = gr.Dropdown(choices, value=first, label="Style")
-                    photo_max_side = gr.Number(None, label="Run at most this many pixels on a side (empty: full size)", precision=0)
-                    photo_button = gr.Button("Stylize", variant="primary")
-                    sheet_button = gr.Button("All styles")
-            before_after = gr.ImageSlider(type="filepath", label="Before / after")
-            photo_file = gr.File(label="Download (full resolution PNG)")
+                    photo_style = gr.Dropdown(choices, value=first, label="Style", elem_id="photo-style")
+                    photo_max_side = gr.Number(0, label="Run at most this many pixels on a side (0: full size)", precision=0, minimum=0)
+                    photo_button = gr.Button("Stylize", variant="primary", elem_id="stylize-photo")
+                    sheet_button = gr.Button("All styles", elem_id="all-styles")
+            before_after = gr.ImageSlider(type="filepath", label="Before / after", elem_id="before-after")
+            photo_file = gr.File(label="Download (full resolution PNG)", elem_id="photo-download")
             photo_info = gr.Textbox(label="Result", interactive=False)
             sheet = gr.Image(type="filepath", label="Every installed style")
             photo_button.click(
@@ -313,24 +313,24 @@ def build(options: UiOptions | None = None) -> gr.Blocks:
 
         with gr.Tab("Video"):
             with gr.Row():
-                video = gr.Video(sources=["upload"], label="Video")
+                video = gr.Video(sources=["upload"], label="Video", elem_id="video")
                 with gr.Column():
-                    video_style = gr.Dropdown(choices, value=first, label="Style")
+                    video_style = gr.Dropdown(choices, value=first, label="Style", elem_id="video-style")
                     with gr.Row():
-                        start = gr.Number(None, label="Start (s)", minimum=0)
-                        end = gr.Number(None, label="End (s)", minimum=0)
-                    video_max_side = gr.Number(None, label="Run at most this many pixels on a side (empty: full size)", precision=0)
-                    crf = gr.Number(None, label="Quality (CRF 0-51, lower is better; empty: 18)", precision=0)
+                        start = gr.Number(0, label="Start (s)", minimum=0)
+                        end = gr.Number(0, label="End (s; 0: to the end)", minimum=0)
+                    video_max_side = gr.Number(0, label="Run at most this many pixels on a side (0: full size)", precision=0, minimum=0)
+                    crf = gr.Slider(0, 51, value=DEFAULT_CRF, step=1, label="Quality (CRF: lower is better and larger)", elem_id="crf")
                     flags = [gr.Checkbox(False, label=name.replace("_", " ")) for name in video_flags()]
                     with gr.Row():
-                        preview_button = gr.Button("Preview 3 frames")
-                        video_button = gr.Button("Stylize video", variant="primary")
-                        cancel_button = gr.Button("Cancel", variant="stop")
-            status = gr.Textbox(label="Progress", interactive=False)
+                        preview_button = gr.Button("Preview 3 frames", elem_id="preview-video")
+                        video_button = gr.Button("Stylize video", variant="primary", elem_id="stylize-video")
+                        cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel-video")
+            status = gr.Textbox(label="Progress", interactive=False, elem_id="video-progress")
             preview = gr.Image(type="filepath", label="Preview")
-            result_video = gr.Video(label="Result")
-            result_file = gr.File(label="Download")
-            saved = gr.Textbox(label="Saved to", interactive=False)
+            result_video = gr.Video(label="Result", elem_id="video-result")
+            result_file = gr.File(label="Download", elem_id="video-download")
+            saved = gr.Textbox(label="Saved to", interactive=False, elem_id="video-saved")
             preview_button.click(
                 library_errors(app.preview_video), [video, video_style, start, end, device, dtype, engine], preview,
                 api_name="preview_video", **queued,

@@ -37,13 +37,14 @@ def client(app_url, tmp_path) -> Client:
 
 
 def photo_job(client: Client, photo: Path, style: str = "zeta"):
-    return client.predict(handle_file(str(photo)), style, "cpu", "auto", ENGINE, None, api_name="/stylize_photo")
+    return client.predict(handle_file(str(photo)), style, "cpu", "auto", ENGINE, 0, api_name="/stylize_photo")
 
 
-def video_job(client: Client, video: Path, style: str = "zeta", start=None, end=None):
-    """submit() of the video job: the flag checkboxes (whatever VideoOptions has) left off."""
+def video_job(client: Client, video: Path, style: str = "zeta", start: float = 0, end: float = 0):
+    """submit() of the video job as the page sends it untouched (0: no start, end or max side; CRF 18),
+    the flag checkboxes (whatever VideoOptions has) left off."""
     flags = [False] * sum(1 for entry in client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/stylize_video"]["parameters"] if entry["component"] == "Checkbox")
-    return client.submit(handle_file(str(video)), style, start, end, "cpu", "auto", ENGINE, None, None, *flags, api_name="/stylize_video")
+    return client.submit(handle_file(str(video)), style, start, end, "cpu", "auto", ENGINE, 0, 18, *flags, api_name="/stylize_video")
 
 
 def cli_error(*args) -> str:
@@ -74,7 +75,7 @@ def test_all_styles_is_the_preview_sheet_of_every_installed_style(client, tmp_pa
 
 def test_a_video_keeps_its_frames_and_audio_with_progress_on_the_way(client, tmp_path):
     clip = make_clip(tmp_path / "clip.mp4", width=48, height=32, frames=24, fps=12, audio="mono")
-    job = video_job(client, clip, start=None, end=1.5)
+    job = video_job(client, clip, end=1.5)
     status, video, download, saved = job.result(timeout=120)
     updates = [output[0] for output in job.outputs()]
     assert any(re.fullmatch(r"frames \d+/18 \(\d+%\) · [\d.]+ fps( · ETA \d+:\d\d:\d\d)?", line) for line in updates), updates
