@@ -1,7 +1,8 @@
 """``animevid ui``: a local web app (Gradio) over the library, like the command line is one over a terminal.
 
-Install with ``pip install 'animevid[ui]'``. The page loads nothing from the internet (system fonts,
-Gradio's bundled scripts), sends no analytics and checks for no updates; uploads and results live in
+Install with ``pip install 'animevid[ui]'``. The page loads nothing from the internet (Gradio 6 serves
+its scripts and its theme's fonts itself; tests/ui/test_browser.py checks every request), sends no
+analytics and checks for no updates; uploads and results live in
 ``$ANIMEVID_HOME/ui`` and are deleted after ``UiOptions.keep_hours``.
 """
 
@@ -42,7 +43,7 @@ def start(options: UiOptions | None = None, *, block: bool = True, open_browser:
         import gradio  # noqa: F401
     except ImportError:
         raise AnimevidError(f"the web app needs Gradio: {INSTALL_HINT}") from None
-    from .app import build, theme
+    from .app import build
     from .files import remove_older_than, results_dir
 
     remove_older_than(options.keep_hours)
@@ -50,7 +51,7 @@ def start(options: UiOptions | None = None, *, block: bool = True, open_browser:
     page.queue(default_concurrency_limit=1)
     page.launch(
         server_name=options.host, server_port=options.port, max_file_size=options.max_file_size, inbrowser=open_browser,
-        prevent_thread_lock=not block, allowed_paths=[str(results_dir())], theme=theme(), quiet=not block,
+        prevent_thread_lock=not block, allowed_paths=[str(results_dir())], quiet=not block,
         show_error=True,
     )  # fmt: skip
     return page

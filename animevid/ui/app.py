@@ -256,15 +256,6 @@ def progress_line(done: int, total: int | None, rate: float, eta: float | None) 
     return " · ".join(parts)
 
 
-# The page's fonts are the system's: Gradio's default theme loads its fonts from Google's servers.
-SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif")
-SYSTEM_MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace")
-
-
-def theme() -> gr.themes.Base:
-    return gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO_FONTS)
-
-
 class PhotoInput(gr.Image):
     """A photo box that hands the upload's path to the library unopened, so that a damaged or
     wrong file gets the library's message (Gradio's own box opens it with PIL first)."""

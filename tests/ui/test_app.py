@@ -144,3 +144,34 @@ def test_a_weights_file_added_becomes_a_style(client, tmp_path):
     assert "mine" in [row[0] for row in table["data"]]
     with pytest.raises(AppError, match="already installed"):
         client.predict("mine", handle_file(str(weights)), "from the file", api_name="/add_style")
+
+
+def test_one_job_at_a_time_photos_wait_for_the_running_video(client, tmp_path, monkeypatch):
+    advance = ProgressReporter.advance
+    monkeypatch.setattr(ProgressReporter, "advance", lambda self, count=1: (time.sleep(0.5), advance(self, count))[1])
+    clip = make_clip(tmp_path / "clip.mp4", width=48, height=32, frames=30, fps=24)
+    video = video_job(client, clip)
+    deadline = time.monotonic() + 60
+    while not any(output[0].startswith("frames ") for output in video.outputs()):
+        assert time.monotonic() < deadline and not video.done(), video.outputs()
+        time.sleep(0.1)
+    photo = tmp_path / "photo.png"
+    write_image(photo, make_image(16, 16))
+    waiting = client.submit(handle_file(str(photo)), "zeta", "cpu", "auto", ENGINE, 0, api_name="/stylize_photo")
+    time.sleep(1.5)  # long enough for a 16x16 photo, were it not queued behind the video
+    assert not waiting.done() and not video.done()
+    client.predict(api_name="/cancel_video")
+    assert Path(waiting.result(timeout=60)[1]).is_file()
+    assert video.done()
+
+
+def test_an_official_style_is_fetched_and_listed(client, tmp_path, monkeypatch):
+    from tests.http_server import serve
+    from tests.style_fixtures import write_kon_mirror
+
+    with serve(write_kon_mirror(tmp_path / "mirror")) as (url, log):
+        monkeypatch.setenv("ANIMEVID_MIRROR", url)  # read by the app's process (this one) when it fetches
+        job = client.submit("kon", api_name="/fetch_style")
+        message, table, *_ = job.result(timeout=120)
+    assert message.startswith("installed 'kon'") and len(log.requests) == 2
+    assert [row[-1] for row in table["data"] if row[0] == "kon"] == ["yes (tf1)"]
