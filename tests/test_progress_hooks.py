@@ -8,13 +8,14 @@ from animevid import stylize
 from animevid.errors import Cancelled, Interrupted, UsageError
 from animevid.imageio import write_image
 from animevid.progress import JobHooks, ProgressReporter
-from animevid.options import VideoOptions
+from animevid.options import InferenceOptions, VideoOptions
 from animevid.video.pipeline import stylize_video
 from tests.conftest import make_image
 from tests.style_fixtures import install_random_style
 from tests.video_fixtures import IdentityStylizer, make_clip, read_clip
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+TORCH = InferenceOptions(device="cpu", engine="torch")  # no OpenVINO conversion to wait for: hooks are the engine's caller's
 
 
 def test_the_reporter_calls_back_with_done_total_rate_and_eta(monkeypatch):
@@ -63,19 +64,19 @@ def test_stylize_threads_hooks_to_a_video_and_refuses_them_for_folders(tmp_path,
     install_random_style("zeta", seed=1)
     clip = make_clip(tmp_path / "clip.mp4", frames=6, width=32, height=24)
     seen = []
-    stylize(clip, tmp_path / "out.mp4", style="zeta", progress=False, hooks=JobHooks(on_progress=lambda d, t, *_: seen.append((d, t))))
+    stylize(clip, tmp_path / "out.mp4", style="zeta", options=TORCH, progress=False, hooks=JobHooks(on_progress=lambda d, t, *_: seen.append((d, t))))
     assert seen[-1] == (6, 6)
     with pytest.raises(Cancelled):
-        stylize(clip, tmp_path / "again.mp4", style="zeta", progress=False, hooks=JobHooks(should_cancel=lambda: True))
+        stylize(clip, tmp_path / "again.mp4", style="zeta", options=TORCH, progress=False, hooks=JobHooks(should_cancel=lambda: True))
     assert not (tmp_path / "again.mp4").exists()
     (tmp_path / "photos").mkdir()
     with pytest.raises(UsageError, match="one photo or video"):
-        stylize(tmp_path / "photos", tmp_path / "anime", style="zeta", progress=False, hooks=JobHooks())
+        stylize(tmp_path / "photos", tmp_path / "anime", style="zeta", options=TORCH, progress=False, hooks=JobHooks())
 
 
 def test_a_cancelled_photo_writes_nothing(tmp_path, animevid_home):
     install_random_style("zeta", seed=1)
     write_image(tmp_path / "photo.png", make_image(16, 16))
     with pytest.raises(Cancelled):
-        stylize(tmp_path / "photo.png", tmp_path / "out.png", style="zeta", progress=False, hooks=JobHooks(should_cancel=lambda: True))
+        stylize(tmp_path / "photo.png", tmp_path / "out.png", style="zeta", options=TORCH, progress=False, hooks=JobHooks(should_cancel=lambda: True))
     assert not (tmp_path / "out.png").exists()

@@ -22,4 +22,6 @@ def ui(host: str, port: int | None, open_browser: bool, max_file_size: str, keep
     from ..options import UiOptions
     from ..ui import start
 
-    start(UiOptions(host=host, port=port, max_file_size=max_file_size, keep_hours=keep_hours), open_browser=open_browser)
+    page = start(UiOptions(host=host, port=port, max_file_size=max_file_size, keep_hours=keep_hours), open_browser=open_browser)
+    click.echo(f"animevid ui: {page.local_url} (Ctrl-C stops it)")
+    page.block_thread()

@@ -31,11 +31,11 @@ def _quiet_environment() -> None:
     os.environ["GRADIO_TEMP_DIR"] = str(uploads_dir())
 
 
-def start(options: UiOptions | None = None, *, block: bool = True, open_browser: bool = False) -> gr.Blocks:
-    """Build the page and serve it on ``options.host``/``options.port``.
+def start(options: UiOptions | None = None, *, open_browser: bool = False) -> gr.Blocks:
+    """Build the page and serve it on ``options.host``/``options.port`` from a thread; return at once.
 
-    ``block=False`` returns at once with the server running in a thread (tests; ``page.close()``
-    stops it); its address is ``page.local_url``. Raises :class:`AnimevidError` when Gradio is missing.
+    The address is ``page.local_url``; ``page.block_thread()`` waits (until Ctrl-C), ``page.close()``
+    stops the server. Raises :class:`AnimevidError` when Gradio is missing.
     """
     options = options or UiOptions()
     _quiet_environment()
@@ -49,9 +49,12 @@ def start(options: UiOptions | None = None, *, block: bool = True, open_browser:
     remove_older_than(options.keep_hours)
     page = build(options)
     page.queue(default_concurrency_limit=1)
-    page.launch(
-        server_name=options.host, server_port=options.port, max_file_size=options.max_file_size, inbrowser=open_browser,
-        prevent_thread_lock=not block, allowed_paths=[str(results_dir())], quiet=not block,
-        show_error=True,
-    )  # fmt: skip
+    try:
+        # quiet: Gradio's banner suggests share=True, a public link that this local app does not offer
+        page.launch(
+            server_name=options.host, server_port=options.port, max_file_size=options.max_file_size, inbrowser=open_browser,
+            prevent_thread_lock=True, allowed_paths=[str(results_dir())], quiet=True, show_error=True,
+        )  # fmt: skip
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        raise AnimevidError(f"cannot serve on {options.host}:{options.port or 'a port from 7860'}: {exc}") from None
     return page

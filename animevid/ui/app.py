@@ -26,7 +26,7 @@ from ..options import DEFAULT_CRF, ENGINES, InferenceOptions, UiOptions, VideoOp
 from ..preview import PreviewOptions, contact_sheet
 from ..progress import JobHooks, format_seconds
 from ..weights import styles as style_store
-from .files import remove_older_than, result_path
+from .files import keep, remove_older_than, result_path
 
 DEVICE_QUEUE = "device"  # the concurrency id of every event that runs a generator: one job at a time
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -101,6 +101,7 @@ def describe_setup(device: str, dtype: str, engine: str) -> str:
 def upload_path(upload: str | None, what: str) -> Path:
     if not upload:
         raise InputError(f"no {what} was given: upload one first")
+    keep(upload)  # in use: the cleaning of old uploads leaves it
     return Path(upload)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shutil
@@ -33,7 +34,10 @@ def result_path(source: str | Path, label: str, suffix: str) -> Path:
 
 
 def remove_older_than(hours: float, now: float | None = None) -> int:
-    """Delete uploads and results not modified for ``hours``; return how many entries went."""
+    """Delete uploads and results not modified for ``hours``; return how many entries went.
+
+    An upload folder counts as new when anything in it is (Gradio keeps each upload in a folder of its own).
+    """
     limit = (time.time() if now is None else now) - hours * 3600
     removed = 0
     for folder in (uploads_dir(), results_dir()):
@@ -41,7 +45,7 @@ def remove_older_than(hours: float, now: float | None = None) -> int:
             continue
         for entry in folder.iterdir():
             try:
-                if entry.lstat().st_mtime >= limit:
+                if _newest_change(entry) >= limit:
                     continue
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)
@@ -51,3 +55,20 @@ def remove_older_than(hours: float, now: float | None = None) -> int:
             except OSError:
                 continue  # another process got there first
     return removed
+
+
+def keep(path: str | Path) -> None:
+    """Mark an upload as in use now, so that cleaning never takes it from under a job."""
+    now = time.time()
+    for target in (Path(path), Path(path).parent):
+        try:
+            os.utime(target, (now, now))
+        except OSError:
+            pass
+
+
+def _newest_change(entry: Path) -> float:
+    newest = entry.lstat().st_mtime
+    if entry.is_dir() and not entry.is_symlink():
+        newest = max([newest, *(child.lstat().st_mtime for child in entry.iterdir())])
+    return newest

@@ -38,7 +38,7 @@ def ui_styles(animevid_home) -> tuple[str, ...]:
 def app_url(ui_styles, monkeypatch) -> Iterator[str]:
     for name in UI_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
-    page = start(UiOptions(port=free_port()), block=False)
+    page = start(UiOptions(port=free_port()))
     try:
         yield page.local_url
     finally:

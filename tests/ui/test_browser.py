@@ -94,7 +94,7 @@ def test_a_photo_in_the_browser_matches_the_command_line(browser_page, app_url, 
 def test_a_clip_in_the_browser_shows_progress_and_the_result(browser_page, tmp_path, monkeypatch):
     page, _ = browser_page
     advance = ProgressReporter.advance
-    monkeypatch.setattr(ProgressReporter, "advance", lambda self, count=1: (time.sleep(0.4), advance(self, count))[1])  # a slow machine
+    monkeypatch.setattr(ProgressReporter, "advance", lambda self, count=1: (time.sleep(0.2), advance(self, count))[1])  # a slow machine
     clip = make_clip(tmp_path / "clip.mp4", width=48, height=32, frames=24, fps=12, audio="mono")
     choose(page, "engine", "torch")
     page.get_by_role("tab", name="Video").click()
