@@ -73,6 +73,13 @@ def test_a_photo_in_the_browser_matches_the_command_line(browser_page, app_url, 
     photo = tmp_path / "photo.png"
     write_image(photo, make_image(48, 64, seed=3))
     choose(page, "engine", "torch")  # what the command line below runs (no OpenVINO conversion to wait for)
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(b"\x89PNG\r\n\x1a\n and then nothing")
+    page.locator("#photo input[type=file]").set_input_files(str(damaged))
+    page.locator("#stylize-photo").click()
+    page.get_by_text("damaged.png is not a readable image").first.wait_for(timeout=WAIT_MS)  # the library's line, in the page
+    shoot(page, tmp_path, "photo-error.png")
+    page.get_by_role("button", name="Remove Image").click()
     page.locator("#photo input[type=file]").set_input_files(str(photo))
     choose(page, "photo-style", "zeta")
     page.locator("#stylize-photo").click()
