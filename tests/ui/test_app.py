@@ -175,3 +175,22 @@ def test_an_official_style_is_fetched_and_listed(client, tmp_path, monkeypatch):
         message, table, *_ = job.result(timeout=120)
     assert message.startswith("installed 'kon'") and len(log.requests) == 2
     assert [row[-1] for row in table["data"] if row[0] == "kon"] == ["yes (tf1)"]
+
+
+def test_uploads_over_the_size_limit_are_refused(ui_styles, monkeypatch, tmp_path):
+    from animevid.options import UiOptions
+    from animevid.ui import start
+    from tests.ui.conftest import UI_ENVIRONMENT, free_port
+
+    for name in UI_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    page = start(UiOptions(port=free_port(), max_file_size="1kb"))
+    try:
+        small = Client(page.local_url, verbose=False, download_files=str(tmp_path / "downloads"))
+        photo = tmp_path / "photo.png"
+        write_image(photo, make_image(64, 64, seed=5))  # noise: a PNG well over 1 kB
+        assert photo.stat().st_size > 1024
+        with pytest.raises(ValueError, match="exceeds the maximum file size of 1024 bytes"):  # the app's limit, as its page gives it
+            photo_job(small, photo)
+    finally:
+        page.close()
