@@ -174,6 +174,7 @@ def test_a_range_is_refused_when_it_cannot_apply(tmp_path, two_styles):
     clip = make_clip(tmp_path / "clip.mp4", width=32, height=24, frames=10, fps=10)
     with pytest.raises(UsageError, match="not before the end of the video"):
         contact_sheet(clip, PreviewOptions(styles=("alpha",), inference=CPU, start=5.0))
+    assert_one_line_error(run_cli("preview", clip, "-s", "alpha", "--start", "5"), "--start 5 s is not before the end")
     write_image(tmp_path / "photo.png", make_image(20, 20))
     with pytest.raises(UsageError, match="apply to videos"):
         contact_sheet(tmp_path / "photo.png", PreviewOptions(styles=("alpha",), inference=CPU, start=1.0))

@@ -13,6 +13,8 @@ from .styles import mirror_option
 @click.option("--output", "-o", type=click.Path(path_type=str), help="The sheet's image file [default: SOURCE's name + .preview.png].")
 @click.option("--frames", type=click.IntRange(min=1), help="Rows for a video: frames spread over it [default: 3].")
 @click.option("--max-side", type=click.IntRange(min=16), help="Each picture at most this many pixels on a side [default: 512].")
+@click.option("--start", type=float, help="A video's rows are spread over [--start, --end) seconds [default: all of it].")
+@click.option("--end", type=float, help="See --start.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing sheet.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
@@ -23,6 +25,8 @@ def preview(
     output: str | None,
     frames: int | None,
     max_side: int | None,
+    start: float | None,
+    end: float | None,
     device: str,
     overwrite: bool,
     quiet: bool,
@@ -42,7 +46,8 @@ def preview(
 
     given = {"frames": frames, "max_side": max_side}
     options = PreviewOptions(
-        styles=styles, inference=InferenceOptions(device=device), **{k: v for k, v in given.items() if v is not None}
-    )
+        styles=styles, inference=InferenceOptions(device=device), start=start, end=end,
+        **{k: v for k, v in given.items() if v is not None},
+    )  # fmt: skip
     path = write_preview(source, output, options, overwrite=overwrite, mirror=mirror, progress=not quiet)
     click.echo(f"wrote {path}")
