@@ -13,13 +13,13 @@ import dataclasses
 import functools
 import inspect
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
 
 from ..api import stylize
+from ..engine.stylizer import DTYPES
 from ..errors import AnimevidError, InputError
 from ..imageio import IMAGE_SUFFIXES, is_image_path, write_image
 from ..options import DEFAULT_CRF, ENGINES, InferenceOptions, UiOptions, VideoOptions
@@ -29,7 +29,6 @@ from ..weights import styles as style_store
 from .files import keep, remove_older_than, result_path
 
 DEVICE_QUEUE = "device"  # the concurrency id of every event that runs a generator: one job at a time
-DTYPES = ("auto", "float32", "float16", "bfloat16")
 # Video options shown as checkboxes: every plain on/off field of VideoOptions (new ones appear by
 # themselves), but keep_partial: a cancelled job in the app leaves nothing, as the page promises.
 HIDDEN_VIDEO_FLAGS = {"keep_partial"}
@@ -169,9 +168,9 @@ class App:
         remove_older_than(self.options.keep_hours)
         destination = result_path(source, style, ".mp4")  # H.264 in MP4: plays in every browser
         cancel = self._new_cancel_flag(request)
-        latest: list[tuple] = []
+        latest: list[tuple | None] = [None]  # the last progress update: the page needs no other
         outcome: dict[str, object] = {}
-        hooks = JobHooks(on_progress=lambda *update: latest.append(update), should_cancel=cancel.is_set)
+        hooks = JobHooks(on_progress=lambda *update: latest.__setitem__(0, update), should_cancel=cancel.is_set)
 
         def work() -> None:
             try:
@@ -187,8 +186,8 @@ class App:
             yield "starting…", None, None, ""
             while worker.is_alive():
                 worker.join(POLL_SECONDS)
-                if latest:
-                    yield progress_line(*latest[-1]), None, None, ""
+                if latest[0] is not None:
+                    yield progress_line(*latest[0]), None, None, ""
         finally:
             if worker.is_alive():  # the page went away (or Gradio cancelled the event): stop the job
                 cancel.set()
@@ -239,8 +238,7 @@ class App:
         return f"installed {name.strip()!r} at {path}", *self.refreshed_styles()
 
     def refreshed_styles(self):
-        choices = style_choices()
-        pick = gr.update(choices=choices, value=choices[0] if choices else None)
+        pick = gr.update(choices=style_choices())  # the styles picked stay as they are
         return styles_table(), pick, pick, gr.update(choices=fetchable_styles())
 
 
@@ -279,7 +277,7 @@ def build(options: UiOptions | None = None) -> gr.Blocks:
         gr.Markdown("# animevid\nPhotos and videos in anime style (AnimeGAN), on this machine: any size, any length, audio kept.")
         with gr.Row():
             device = gr.Dropdown(device_choices(), value="auto", label="Device", elem_id="device")
-            dtype = gr.Dropdown(list(DTYPES), value="auto", label="Precision", elem_id="precision")
+            dtype = gr.Dropdown(["auto", *DTYPES], value="auto", label="Precision", elem_id="precision")
             engine = gr.Dropdown(list(ENGINES), value="auto", label="Engine", elem_id="engine")
             setup = gr.Markdown(describe_setup("auto", "auto", "auto"))
         for control in (device, dtype, engine):
