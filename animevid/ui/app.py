@@ -255,16 +255,20 @@ def progress_line(done: int, total: int | None, rate: float, eta: float | None) 
     return " · ".join(parts)
 
 
-class PhotoInput(gr.Image):
-    """A photo box that hands the upload's path to the library unopened, so that a damaged or
-    wrong file gets the library's message (Gradio's own box opens it with PIL first)."""
+def photo_box(**settings) -> gr.Image:
+    """A gr.Image whose upload reaches the library unopened, so that a damaged or wrong file gets the
+    library's message (gr.Image opens it with PIL first). Set on the instance: a subclass of a Gradio
+    component makes Gradio write a type stub beside this module."""
+    box = gr.Image(**settings)
+    opened = box.preprocess
 
-    is_template = True  # drawn by the browser as gr.Image
-
-    def preprocess(self, payload):
+    def preprocess(payload):
         if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
             return str(payload.path)
-        return super().preprocess(payload)
+        return opened(payload)  # pasted as data: Gradio decodes it into a file
+
+    box.preprocess = preprocess
+    return box
 
 
 def build(options: UiOptions | None = None) -> gr.Blocks:
@@ -285,7 +289,7 @@ def build(options: UiOptions | None = None) -> gr.Blocks:
 
         with gr.Tab("Photo"):
             with gr.Row():
-                photo = PhotoInput(sources=["upload", "clipboard", "webcam"], type="filepath", label="Photo", elem_id="photo")
+                photo = photo_box(sources=["upload", "clipboard", "webcam"], type="filepath", label="Photo", elem_id="photo")
                 with gr.Column():
                     photo_style = gr.Dropdown(choices, value=first, label="Style", elem_id="photo-style")
                     photo_max_side = gr.Number(0, label="Run at most this many pixels on a side (0: full size)", precision=0, minimum=0)
