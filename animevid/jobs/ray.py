@@ -366,7 +366,7 @@ class RaySegments:
     def submit(self, slot: int, spec: PartSpec) -> concurrent.futures.Future:
         from ..video.segments import cut_source
 
-        packets = self.backend.put(cut_source(spec.source, spec.first, spec.end))
+        packets = self.backend.put(cut_source(spec.source, spec.decode_from, spec.end))  # the warm-up frames too
         light = dataclasses.replace(spec, source=b"", weights=b"", part=None, rotation=self.rotation)
         future = self.backend.submit(render_segment_task, light, packets, self._weights, self.cpus)
         self._running.add(future)

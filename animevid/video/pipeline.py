@@ -50,6 +50,7 @@ from ..engine.tuning import CUDA as CUDA_TUNING
 from ..engine.stylizer import FrameBatch, HostBufferPool, PipelineCancelled, StylizedBatch, Stylizer
 from .reader import DamagedVideo, FrameClock, VideoInfo, damage_reason, missing_frames_reason, open_video, reason, shortfall_warning, upright
 from .side_streams import SideStream, SideWriter, plan_side_streams
+from .temporal import Blender, Motion, MotionEstimator
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +160,13 @@ class Window:
     # A cut begins at the segment's key frame, so it is read from its start: NUT cannot seek in a
     # cut whose first decoding times were negative (B-frames; they read back as unknown).
     seek: bool = True
+    # With deflicker: frames from here to ``first`` are decoded and stylized to warm the temporal
+    # state up as the single process has it there, and not written (no seam at the join).
+    warmup_first: Fraction | None = None
+
+    @property
+    def decode_from(self) -> Fraction:
+        return self.first if self.warmup_first is None else self.warmup_first
 
 
 def _plan(source: Path, destination: Path, options: VideoOptions, overwrite: bool) -> _Plan:
@@ -356,6 +364,8 @@ class _BatchContext:
     pts: list[int]  # output timestamps of the frames, in the video time base
     durations: list[int]  # frame durations from the source (0: unknown), same time base
     side_packets: list[av.Packet]  # audio/subtitle packets demuxed up to these frames, already shifted
+    motions: list[Motion] | None = None  # with deflicker: each frame's motion from the previous source frame
+    warmup: bool = False  # frames that only warm the deflicker state up: blended, never written
 
 
 @dataclass
@@ -452,6 +462,10 @@ class _VideoJob:
             wanted = self.stylizer.uses_cuda and CUDA_TUNING.colour_on_device
         if not wanted:
             return None
+        if _deflickers(self.options):
+            # The flow runs on the decoded RGB frames and the blend on the stylized RGB ones: planes have neither.
+            logger.info("colours are converted on the host: the deflicker stage works on RGB frames")
+            return None
         info, context = self.plan.info, video_in.codec_context
         pixel_format = context.pix_fmt or ""
         if self.plan.pixel_format != "yuv420p" or not device_conversion_matches_host(pixel_format, info.height):
@@ -485,6 +499,9 @@ class _VideoJob:
         cuda = self.stylizer.uses_cuda
         # Buffers in use at most: one being filled, QUEUE_BATCHES waiting, two held by the
         # generator stage (one uploaded ahead); downloads: one being filled, the queue, one encoding.
+        deflicker = _deflickers(self.options) and layout is None
+        if deflicker:
+            held += QUEUE_BATCHES + 1  # the deflicker stage's queue, and the batch it blends
         if layout is None:
             inputs = self.stylizer.buffer_pool(QUEUE_BATCHES + 3, self.batch_size, height, width)
             outputs = self.stylizer.buffer_pool(QUEUE_BATCHES + 2 + held, self.batch_size, height, width) if cuda else None
@@ -493,13 +510,21 @@ class _VideoJob:
             outputs = HostBufferPool(QUEUE_BATCHES + 2 + held, (self.batch_size, layout.output_bytes), pin_memory=True) if cuda else None
         decoded: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
         stylized: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
-        decoder = _Decoder(self.plan, self.options, source, self.batch_size, inputs, decoded, stages, layout)
+        # With deflicker the decoder thread also computes each frame's motion (it depends on the
+        # source frames only, so it runs ahead, overlapping the generator); only the blend is sequential,
+        # in a stage of its own between the generator and the encoder.
+        motion = MotionEstimator() if deflicker else None
+        decoder = _Decoder(self.plan, self.options, source, self.batch_size, inputs, decoded, stages, layout, motion)
         decoder_threads = 0 if cuda else 1  # 0: FFmpeg's choice; on the CPU the cores belong to the generator
+        to_encoder: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES) if deflicker else stylized
         with self._progress_bar() as bar:
             threads = [
                 stages.spawn(lambda: decoder.run(decoder_threads), "animevid-decode"),
-                stages.spawn(lambda: encoder.run(stylized, stages, _Reported(bar, self.report)), "animevid-encode"),
+                stages.spawn(lambda: encoder.run(to_encoder, stages, _Reported(bar, self.report)), "animevid-encode"),
             ]
+            if deflicker:
+                blender = Blender(self.options.deflicker_strength)
+                threads.append(stages.spawn(lambda: _deflicker_stage(stylized, to_encoder, stages, blender), "animevid-deflicker"))
             try:
                 batches = _drain(decoded, stages)
                 for batch in self.stylizer.run_batches(batches, output_pool=outputs, stop=stages.stop, colour=layout):
@@ -554,6 +579,24 @@ class _Reported:
             self.report(count)
 
 
+def _deflickers(options: VideoOptions) -> bool:
+    return options.deflicker and options.deflicker_strength > 0
+
+
+def _deflicker_stage(inbox: queue.Queue, outbox: queue.Queue, stages: _Stages, blender: Blender) -> None:
+    """Blend every stylized frame in place with the previous output (animevid.video.temporal); drop warm-up batches."""
+    while (item := stages.get(inbox)) is not _END:
+        if item.count:
+            frames = item.frames().numpy()  # waits for the download on CUDA
+            for index, motion in enumerate(item.context.motions):
+                frames[index] = blender(frames[index], motion)
+        if item.context.warmup:
+            item.release()
+            continue
+        stages.put(outbox, item)
+    stages.put(outbox, _END)
+
+
 def _join(threads: list[threading.Thread], stages: _Stages) -> None:
     """Wait for the worker threads, even through another Ctrl-C: they use the files being cleaned up."""
     for thread in threads:
@@ -578,10 +621,14 @@ class _Decoder:
     def __init__(
         self, plan: _Plan, options: VideoOptions, source: av.container.InputContainer, batch_size: int,
         pool: HostBufferPool, channel: queue.Queue, stages: _Stages, layout: Yuv420Layout | None = None,
+        motion: MotionEstimator | None = None,
     ) -> None:  # fmt: skip
         self.plan, self.options, self.source = plan, options, source
         self.batch_size, self.pool, self.channel, self.stages = batch_size, pool, channel, stages
         self.layout = layout  # None: RGB frames (swscale here); else packed planes, converted on the device
+        self.motion = motion  # with deflicker: estimates each frame's motion as it is decoded
+        self._motions: list[Motion] = []
+        self._warming = False  # the batch being filled holds warm-up frames (Window.warmup_first)
         self.video = source.streams[plan.info.stream_index]
         self.time_base = plan.info.time_base
         self.clock = FrameClock(plan.info)  # its seconds are the clock of --start and --end
@@ -604,7 +651,7 @@ class _Decoder:
         video_open = True
         try:
             if self.window is not None and self.window.seek:
-                self.source.seek(math.floor(self.window.first / self.time_base), stream=self.video)
+                self.source.seek(math.floor(self.window.decode_from / self.time_base), stream=self.video)
             elif self.options.start:
                 offset = self.plan.info.start_pts + math.floor(self.options.start / self.time_base)
                 self.source.seek(offset, stream=self.video)  # to the keyframe at or before --start
@@ -643,7 +690,10 @@ class _Decoder:
                     if self.window.end is not None and pts * self.time_base >= self.window.end:
                         return False
                     continue
-                self._add_frame(frame, pts - round(self.window.shift / self.time_base))
+                warmup = pts * self.time_base < self.window.first
+                if warmup and self.motion is None:
+                    continue  # nothing to warm up
+                self._add_frame(frame, pts - round(self.window.shift / self.time_base), warmup)
                 continue
             seconds = self.clock.seconds(pts)
             if self.options.start is not None and seconds < self.options.start:
@@ -658,9 +708,12 @@ class _Decoder:
 
     def _in_window(self, pts: int) -> bool:
         time = pts * self.time_base
-        return time >= self.window.first and (self.window.end is None or time < self.window.end)
+        return time >= self.window.decode_from and (self.window.end is None or time < self.window.end)
 
-    def _add_frame(self, frame: av.VideoFrame, pts: int) -> None:
+    def _add_frame(self, frame: av.VideoFrame, pts: int, warmup: bool = False) -> None:
+        if self._pts and warmup != self._warming:
+            self._emit()  # warm-up frames travel in batches of their own, which are never written
+        self._warming = warmup
         if self._pixels is None:
             self._pixels = self.pool.acquire(self.stages.stop)
         info = self.plan.info
@@ -676,6 +729,8 @@ class _Decoder:
             if resized:
                 reformat.update(width=info.width, height=info.height)
             _place_upright(slot, frame.to_ndarray(**reformat), info.rotation)  # (h, w, 3) as stored
+            if self.motion is not None:
+                self._motions.append(self.motion(slot.numpy()))
         self._pts.append(pts)
         self._durations.append(frame.duration or 0)
         self.frames_decoded += 1
@@ -713,9 +768,10 @@ class _Decoder:
         if count == 0 and not self._side:
             return
         pixels = self._pixels if self._pixels is not None else torch.empty(0, dtype=torch.uint8)
-        context = _BatchContext(self._pts, self._durations, self._side)
+        motions = self._motions if self.motion is not None else None
+        context = _BatchContext(self._pts, self._durations, self._side, motions, self._warming and count > 0)
         batch = FrameBatch(pixels, count, context, self.pool if count else None)
-        self._pixels, self._pts, self._durations, self._side = None, [], [], []
+        self._pixels, self._pts, self._durations, self._side, self._motions = None, [], [], [], []
         self.stages.put(self.channel, batch)
 
 

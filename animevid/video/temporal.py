@@ -22,14 +22,16 @@ thread), :class:`Blender` holds the one previous output frame (the only sequenti
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from ..errors import UsageError
+from ..options import DEFAULT_DEFLICKER_STRENGTH as DEFAULT_STRENGTH
+from ..options import check_deflicker_strength as check_strength
 
-DEFAULT_STRENGTH = 0.3  # chosen by benchmarks/temporal.py (see the README's Deflicker section)
 # The flow runs on half-size frames and is scaled up: at 960x540 on a 2-core EPYC this took the
 # ultrafast preset from about 5.9 to 1.9 ms a frame for both directions, with no measurable
 # change of the deflickered warping error on the benchmark's clips (benchmarks/temporal.py,
@@ -44,15 +46,19 @@ ERROR_SIGMA = 12.0
 MIN_CONFIDENT_FRACTION = 0.4
 
 
-def check_strength(strength: float) -> float:
-    """``strength`` as a float if within [0, 1], else :class:`UsageError` (one line)."""
-    try:
-        value = float(strength)
-    except (TypeError, ValueError):
-        raise UsageError(f"--deflicker-strength must be a number between 0 and 1, got {strength!r}") from None
-    if not 0.0 <= value <= 1.0:  # NaN fails too
-        raise UsageError(f"--deflicker-strength must be between 0 and 1, got {strength}")
-    return value
+def warmup_frames(strength: float) -> int:
+    """Frames a segment worker runs before its segment so that its state is the single process's there.
+
+    The state forgets what came before by a factor of at most β a frame (the blend weight is
+    β·c ≤ β): after n frames a difference of 255 levels is below β^n·255, kept under a quarter
+    level so that rounding then agrees. At least 8 (rounding flips die out too), at most 64: at
+    β near 1 nothing short of the whole video would do, and the seam is then visible (README).
+    """
+    if strength <= 0:
+        return 0
+    if strength >= 1:
+        return 64
+    return min(64, max(8, math.ceil(math.log(0.25 / 255) / math.log(strength))))
 
 
 @dataclass(frozen=True)
