@@ -51,6 +51,7 @@ from ..engine.stylizer import FrameBatch, HostBufferPool, PipelineCancelled, Sty
 from .reader import DamagedVideo, FrameClock, VideoInfo, damage_reason, missing_frames_reason, open_video, reason, shortfall_warning, upright
 from .side_streams import SideStream, SideWriter, plan_side_streams
 from .temporal import Blender, Motion, MotionEstimator
+from .temporal_torch import TorchBlender
 
 logger = logging.getLogger(__name__)
 
@@ -462,10 +463,6 @@ class _VideoJob:
             wanted = self.stylizer.uses_cuda and CUDA_TUNING.colour_on_device
         if not wanted:
             return None
-        if _deflickers(self.options):
-            # The flow runs on the decoded RGB frames and the blend on the stylized RGB ones: planes have neither.
-            logger.info("colours are converted on the host: the deflicker stage works on RGB frames")
-            return None
         info, context = self.plan.info, video_in.codec_context
         pixel_format = context.pix_fmt or ""
         if self.plan.pixel_format != "yuv420p" or not device_conversion_matches_host(pixel_format, info.height):
@@ -499,7 +496,7 @@ class _VideoJob:
         cuda = self.stylizer.uses_cuda
         # Buffers in use at most: one being filled, QUEUE_BATCHES waiting, two held by the
         # generator stage (one uploaded ahead); downloads: one being filled, the queue, one encoding.
-        deflicker = _deflickers(self.options) and layout is None
+        deflicker = _deflickers(self.options)
         if deflicker:
             held += QUEUE_BATCHES + 1  # the deflicker stage's queue, and the batch it blends
         if layout is None:
@@ -513,7 +510,11 @@ class _VideoJob:
         # With deflicker the decoder thread also computes each frame's motion (it depends on the
         # source frames only, so it runs ahead, overlapping the generator); only the blend is sequential,
         # in a stage of its own between the generator and the encoder.
-        motion = MotionEstimator() if deflicker else None
+        # With colours converted on the device the blend runs there too, between the generator and the
+        # conversion back (temporal_torch); the decoder then estimates the motion on half-size RGB
+        # frames that swscale makes from the planes.
+        on_device = deflicker and layout is not None
+        motion = (MotionEstimator(scale=1.0) if on_device else MotionEstimator()) if deflicker else None
         decoder = _Decoder(self.plan, self.options, source, self.batch_size, inputs, decoded, stages, layout, motion)
         decoder_threads = 0 if cuda else 1  # 0: FFmpeg's choice; on the CPU the cores belong to the generator
         to_encoder: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES) if deflicker else stylized
@@ -522,12 +523,15 @@ class _VideoJob:
                 stages.spawn(lambda: decoder.run(decoder_threads), "animevid-decode"),
                 stages.spawn(lambda: encoder.run(to_encoder, stages, _Reported(bar, self.report)), "animevid-encode"),
             ]
+            after = None
+            if on_device:
+                after = _device_blend(TorchBlender(self.options.deflicker_strength))
             if deflicker:
-                blender = Blender(self.options.deflicker_strength)
+                blender = None if on_device else Blender(self.options.deflicker_strength)
                 threads.append(stages.spawn(lambda: _deflicker_stage(stylized, to_encoder, stages, blender), "animevid-deflicker"))
             try:
                 batches = _drain(decoded, stages)
-                for batch in self.stylizer.run_batches(batches, output_pool=outputs, stop=stages.stop, colour=layout):
+                for batch in self.stylizer.run_batches(batches, output_pool=outputs, stop=stages.stop, colour=layout, after=after):
                     stages.put(stylized, batch)
                 stages.put(stylized, _END)
             except PipelineCancelled:
@@ -583,10 +587,13 @@ def _deflickers(options: VideoOptions) -> bool:
     return options.deflicker and options.deflicker_strength > 0
 
 
-def _deflicker_stage(inbox: queue.Queue, outbox: queue.Queue, stages: _Stages, blender: Blender) -> None:
-    """Blend every stylized frame in place with the previous output (animevid.video.temporal); drop warm-up batches."""
+def _deflicker_stage(inbox: queue.Queue, outbox: queue.Queue, stages: _Stages, blender: Blender | None) -> None:
+    """Blend every stylized frame in place with the previous output (animevid.video.temporal); drop warm-up batches.
+
+    ``blender`` None: the frames were blended on the device (:func:`_device_blend`).
+    """
     while (item := stages.get(inbox)) is not _END:
-        if item.count:
+        if item.count and blender is not None:
             frames = item.frames().numpy()  # waits for the download on CUDA
             for index, motion in enumerate(item.context.motions):
                 frames[index] = blender(frames[index], motion)
@@ -595,6 +602,17 @@ def _deflicker_stage(inbox: queue.Queue, outbox: queue.Queue, stages: _Stages, b
             continue
         stages.put(outbox, item)
     stages.put(outbox, _END)
+
+
+def _device_blend(blender: TorchBlender) -> Callable[[torch.Tensor, _BatchContext], torch.Tensor]:
+    """The blend as Stylizer.run_batches' ``after``: on the (count, H, W, 3) RGB frames on the device, in batch order."""
+
+    def blend(frames: torch.Tensor, context: _BatchContext) -> torch.Tensor:
+        for index, motion in enumerate(context.motions):
+            frames[index] = blender(frames[index], motion)
+        return frames
+
+    return blend
 
 
 def _join(threads: list[threading.Thread], stages: _Stages) -> None:
@@ -724,6 +742,11 @@ class _Decoder:
         slot = self._pixels[len(self._pts)]
         if self.layout is not None:
             _place_planes(slot, frame, self.layout)
+            if self.motion is not None:  # half-size RGB for the motion only: the frames stay planes
+                half = frame.to_ndarray(
+                    format="rgb24", width=max(8, info.width // 2), height=max(8, info.height // 2), src_color_range=frame.color_range
+                )  # fmt: skip
+                self._motions.append(self.motion(upright(half, info.rotation)))
         else:
             reformat: dict[str, object] = {"format": "rgb24", "src_color_range": frame.color_range}
             if resized:

@@ -102,3 +102,34 @@ def test_the_summary_says_whether_it_was_on(tmp_path, random_weights):
     result = run_cli("stylize", photo, tmp_path / "anime.png", "--weights", random_weights, "--engine", "torch")
     assert result.exit_code == 0, result.output
     assert "deflicker" not in result.stderr  # photos are untouched
+
+
+class CountingFlicker(IdentityStylizer):
+    """Flicker seeded by the frame's number: the same sequence whatever path converted the colours."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def frames(self, batch: torch.Tensor) -> torch.Tensor:
+        out = []
+        for frame in batch.numpy():
+            rng = np.random.default_rng(self.count)
+            self.count += 1
+            out.append(np.clip(frame.astype(np.float32) + rng.normal(0, 6, 3) + rng.normal(0, 10, frame.shape), 0, 255).astype(np.uint8))
+        return torch.from_numpy(np.stack(out))
+
+
+def test_with_colours_converted_on_the_device_the_blend_runs_there_too(tmp_path, panning_clip, monkeypatch):
+    from animevid.video import temporal_torch
+
+    calls = []
+    original = temporal_torch.TorchBlender.__call__
+    monkeypatch.setattr(temporal_torch.TorchBlender, "__call__", lambda self, *args: calls.append(1) or original(self, *args))
+    runs = {}
+    for name, options in {"host": {}, "device": {"colour_on_device": True}, "off": {"deflicker": False}}.items():
+        stylize_video(CountingFlicker(), panning_clip, tmp_path / f"{name}.mp4", VideoOptions(crf=0, **options), progress=False)
+        runs[name] = np.stack(read_clip(tmp_path / f"{name}.mp4").frames).astype(float)
+    assert len(calls) == 16  # every frame, on the device path only
+    assert np.abs(runs["device"] - runs["host"]).mean() < 1.0
+    assert np.abs(runs["host"] - runs["off"]).mean() > 2.0
