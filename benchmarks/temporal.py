@@ -52,7 +52,7 @@ MIN_MASKED_FRACTION = 0.1
 class TemporalSettings:
     size: tuple[int, int] = (540, 960)  # (height, width): clips, stage cost and generator cost
     frames: int = 24
-    strengths: tuple[float, ...] = (0.2, 0.3, 0.5, 0.7)
+    strengths: tuple[float, ...] = (0.2, 0.25, 0.3, 0.5)
     generator_size: tuple[int, int] = (270, 480)  # the random-weight runs (the generator is slow on a CPU)
     generator_frames: int = 12
     timing_repeats: int = 3  # generator frames timed at ``size`` after a warm-up
@@ -60,7 +60,7 @@ class TemporalSettings:
 
 def default_settings(device: torch.device, quick: bool) -> TemporalSettings:
     if quick:
-        return TemporalSettings((96, 128), 6, (0.3,), (48, 64), 4, 1)
+        return TemporalSettings((96, 128), 4, (0.2,), (48, 64), 3, 1)
     return TemporalSettings()
 
 
@@ -203,7 +203,7 @@ def stage_cost(sources: list[np.ndarray], stylized: list[np.ndarray]) -> dict[st
 
     costs = {}
     for name, (scale, preset) in FLOW_VARIANTS.items():
-        motion, blender = MotionEstimator(scale=scale, preset=preset), Blender(0.3)
+        motion, blender = MotionEstimator(scale=scale, preset=preset), Blender(0.2)
         flow_ms, blend_ms = [], []
         for source, frame in zip(sources, stylized):
             started = time.perf_counter()

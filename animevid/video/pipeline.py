@@ -511,10 +511,10 @@ class _VideoJob:
         # source frames only, so it runs ahead, overlapping the generator); only the blend is sequential,
         # in a stage of its own between the generator and the encoder.
         # With colours converted on the device the blend runs there too, between the generator and the
-        # conversion back (temporal_torch); the decoder then estimates the motion on half-size RGB
-        # frames that swscale makes from the planes.
+        # conversion back (temporal_torch); the decoder then converts each frame to RGB for the motion
+        # alone (swscale, as the host path), so both paths see the same motion.
         on_device = deflicker and layout is not None
-        motion = (MotionEstimator(scale=1.0) if on_device else MotionEstimator()) if deflicker else None
+        motion = MotionEstimator() if deflicker else None
         decoder = _Decoder(self.plan, self.options, source, self.batch_size, inputs, decoded, stages, layout, motion)
         decoder_threads = 0 if cuda else 1  # 0: FFmpeg's choice; on the CPU the cores belong to the generator
         to_encoder: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES) if deflicker else stylized
@@ -742,11 +742,13 @@ class _Decoder:
         slot = self._pixels[len(self._pts)]
         if self.layout is not None:
             _place_planes(slot, frame, self.layout)
-            if self.motion is not None:  # half-size RGB for the motion only: the frames stay planes
-                half = frame.to_ndarray(
-                    format="rgb24", width=max(8, info.width // 2), height=max(8, info.height // 2), src_color_range=frame.color_range
-                )  # fmt: skip
-                self._motions.append(self.motion(upright(half, info.rotation)))
+            if self.motion is not None:  # RGB for the motion only (as the host path has it): the frames stay planes
+                rgb = frame.to_ndarray(format="rgb24", width=info.width, height=info.height, src_color_range=frame.color_range)
+                rgb = upright(rgb, info.rotation)
+                height, width = self.plan.frame_size
+                if (height, width) != rgb.shape[:2]:  # padded as _place_upright pads
+                    rgb = np.pad(rgb, ((0, height - rgb.shape[0]), (0, width - rgb.shape[1]), (0, 0)), mode="edge")
+                self._motions.append(self.motion(rgb))
         else:
             reformat: dict[str, object] = {"format": "rgb24", "src_color_range": frame.color_range}
             if resized:

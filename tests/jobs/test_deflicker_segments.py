@@ -24,7 +24,7 @@ from tests.temporal_scenes import known_pan_warping_error, pan
 
 CPU = InferenceOptions(device="cpu", engine="torch", compile=False)
 KEYS_EVERY_6 = {"preset": "fast", "g": "6", "keyint_min": "6", "sc_threshold": "0"}
-OPTIONS = VideoOptions(codec="png", deflicker_strength=0.5)  # rgb24 out, lossless; a strength that shows what it does
+OPTIONS = VideoOptions(codec="png", deflicker=True, deflicker_strength=0.5)  # rgb24 out, lossless; a strength that shows what it does
 STEP = 2
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -89,7 +89,7 @@ def test_worker_processes_join_without_a_seam(tmp_path, panning_film, random_wei
 def test_ray_tasks_join_without_a_seam(ray_address, tmp_path, panning_film, random_weights, single):  # noqa: F811
     out = tmp_path / "ray.mov"
     result = run_cli(
-        "stylize", panning_film, out, "--weights", random_weights, "--codec", "png", "--deflicker-strength", "0.5",
+        "stylize", panning_film, out, "--weights", random_weights, "--codec", "png", "--deflicker", "--deflicker-strength", "0.5",
         "--engine", "torch", "--no-compile", "--segment-seconds", "0.25", "--ray", ray_address,
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from animevid.jobs.folder import stylize_folder
-from animevid.options import VideoOptions
+from animevid.options import DEFAULT_DEFLICKER_STRENGTH, VideoOptions
 from animevid.train.synthetic_film import write_clip
 from animevid.video.chunked import stylize_video_chunked
 from animevid.video.pipeline import stylize_video
@@ -20,7 +20,7 @@ from tests.clitools import assert_one_line_error, run_cli
 from tests.temporal_scenes import pan
 from tests.video_fixtures import IdentityStylizer, read_clip
 
-RGB_LOSSLESS = {"codec": "png"}  # rgb24 frames in and out: no chroma subsampling between us and the reference
+RGB_LOSSLESS = {"codec": "png", "deflicker": True}  # rgb24 frames in and out: no chroma subsampling between us and the reference
 
 
 class FlickeringStylizer(IdentityStylizer):
@@ -43,7 +43,7 @@ def panning_clip(tmp_path) -> Path:
     return path
 
 
-def reference(source: Path, strength: float = 0.3) -> list[np.ndarray]:
+def reference(source: Path, strength: float = DEFAULT_DEFLICKER_STRENGTH) -> list[np.ndarray]:
     """What animevid.Deflicker makes of the decoded source frames and their per-frame styles."""
     deflicker = Deflicker(strength)
     return [deflicker(frame, flicker(frame)) for frame in read_clip(source).frames]
@@ -59,9 +59,9 @@ def test_the_pipeline_deflickers_as_the_library_does(tmp_path, panning_clip):
     out = tmp_path / "out.mov"
     stylize_video(FlickeringStylizer(), panning_clip, out, VideoOptions(**RGB_LOSSLESS), progress=False)
     assert_within(read_clip(out).frames, reference(panning_clip), 2)
-    stylize_video(FlickeringStylizer(), panning_clip, tmp_path / "off.mov", VideoOptions(**RGB_LOSSLESS, deflicker=False), progress=False)
+    stylize_video(FlickeringStylizer(), panning_clip, tmp_path / "off.mov", VideoOptions(codec="png"), progress=False)
     per_frame = [flicker(frame) for frame in read_clip(panning_clip).frames]
-    assert_within(read_clip(tmp_path / "off.mov").frames, per_frame, 0)  # off: the generator's frames as they were
+    assert_within(read_clip(tmp_path / "off.mov").frames, per_frame, 0)  # off (the default): the generator's frames as they were
 
 
 def test_the_strength_reaches_the_stage(tmp_path, panning_clip):
@@ -94,9 +94,12 @@ def test_a_strength_outside_zero_to_one_is_a_one_line_error(tmp_path, panning_cl
 def test_the_summary_says_whether_it_was_on(tmp_path, random_weights):
     short = tmp_path / "short.mov"
     write_clip(short, pan(3), fps=24)
-    on = run_cli("stylize", short, tmp_path / "on.mov", "--weights", random_weights, "--deflicker-strength", "0.4", "--no-compile", "--engine", "torch")
+    on = run_cli("stylize", short, tmp_path / "on.mov", "--weights", random_weights, "--deflicker", "--deflicker-strength", "0.4", "--no-compile", "--engine", "torch")
     assert on.exit_code == 0, on.output
     assert "; deflicker: on (strength 0.4)" in on.stderr
+    off = run_cli("stylize", short, tmp_path / "off.mov", "--weights", random_weights, "--no-compile", "--engine", "torch")
+    assert off.exit_code == 0, off.output
+    assert "; deflicker: off" in off.stderr
     photo = tmp_path / "photo.png"
     cv2.imwrite(str(photo), pan(1)[0])
     result = run_cli("stylize", photo, tmp_path / "anime.png", "--weights", random_weights, "--engine", "torch")
@@ -127,9 +130,13 @@ def test_with_colours_converted_on_the_device_the_blend_runs_there_too(tmp_path,
     original = temporal_torch.TorchBlender.__call__
     monkeypatch.setattr(temporal_torch.TorchBlender, "__call__", lambda self, *args: calls.append(1) or original(self, *args))
     runs = {}
-    for name, options in {"host": {}, "device": {"colour_on_device": True}, "off": {"deflicker": False}}.items():
+    on = {"deflicker": True, "deflicker_strength": 0.5}
+    for name, options in {"host": on, "device": {**on, "colour_on_device": True}, "off": {}}.items():
         stylize_video(CountingFlicker(), panning_clip, tmp_path / f"{name}.mp4", VideoOptions(crf=0, **options), progress=False)
         runs[name] = np.stack(read_clip(tmp_path / f"{name}.mp4").frames).astype(float)
     assert len(calls) == 16  # every frame, on the device path only
-    assert np.abs(runs["device"] - runs["host"]).mean() < 1.0
     assert np.abs(runs["host"] - runs["off"]).mean() > 2.0
+    # The same motion; the device converts colours within 1 level of swscale and blends within 2 of
+    # OpenCV, and the recursion carries such differences a few frames (measured: mean 0.35, max 5).
+    difference = np.abs(runs["device"] - runs["host"])
+    assert difference.mean() < 0.5 and difference.max() <= 6
