@@ -32,11 +32,13 @@ from ..errors import UsageError
 from ..options import DEFAULT_DEFLICKER_STRENGTH as DEFAULT_STRENGTH
 from ..options import check_deflicker_strength as check_strength
 
-# The flow runs on half-size frames and is scaled up: at 960x540 on a 2-core EPYC this took the
-# ultrafast preset from about 5.9 to 1.9 ms a frame for both directions, with no measurable
-# change of the deflickered warping error on the benchmark's clips (benchmarks/temporal.py,
-# "flow variants"); the fast preset cost 2-3x more for none either. Generator frames are far
-# smoother than the source's fine texture, so sub-pixel flow detail is not what limits the blend.
+# The flow runs on half-size frames and is scaled up, with DIS's ultrafast preset. Measured by
+# benchmarks/temporal.py at 960x540 on a 2-core AMD EPYC shared with other jobs (load ~10,
+# benchmarks/results/cpu-2026-12-05-213416.json): the motion took 74 ms a frame at half size with
+# ultrafast, 115 ms with fast, 597 ms at full size with ultrafast; the deflickered warping error
+# was no lower at full size (pan: 13.51 either way; still shot: 14.15 at full size, 13.37 at half)
+# and 0-3 % lower with fast. Generator frames are smoother than the source's fine texture: sub-pixel flow
+# detail is not what limits the blend, and the decoder thread must keep up with a GPU generator.
 FLOW_SCALE = 0.5
 FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST
 # Confidence from the source warp error, exp(-(err/σ)²) with err the RMS over R, G, B in 8-bit levels: noise and
