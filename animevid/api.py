@@ -63,23 +63,9 @@ def stylize(
     starts or joins a cluster as ``ray.init()`` does, a string is the address of one (``auto``,
     ``host:port``, ``ray://...``).
     """
-    result = _stylize(
-        Path(source), Path(destination), style, weights, options or InferenceOptions(), overwrite, skip_existing, progress,
-        mirror, video_options, parallel, ray,
-    )  # fmt: skip
-    if result.kind == "video" or result.videos:
-        from .options import VideoOptions
-
-        result = dataclasses.replace(result, deflicker=(video_options or VideoOptions()).deflicker_summary())
-    return result
-
-
-def _stylize(
-    source: Path, destination: Path, style: str | None, weights: str | os.PathLike | None, options: InferenceOptions,
-    overwrite: bool, skip_existing: bool, progress: bool, mirror: str | None, video_options: VideoOptions | None,
-    parallel: ParallelOptions | None, ray: bool | str,
-) -> StylizeResult:  # fmt: skip
+    source, destination = Path(source), Path(destination)
     check_existing_policy(overwrite, skip_existing)
+    options = options or InferenceOptions()
     if ray is not False:
         from .jobs.ray import stylize_on_ray
 

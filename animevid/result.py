@@ -55,7 +55,7 @@ class StylizeResult:
     frames: int = 0  # folder jobs: the frames of those videos
     workers: tuple[WorkerLoad, ...] = ()  # jobs over several processes (--workers, --ray): one per worker
     reused: int = 0  # segments of a video that an interrupted run had finished
-    deflicker: str = ""  # jobs with videos: "deflicker: on (strength 0.3)" or "deflicker: off"
+    deflicker: str = ""  # jobs with videos: "deflicker: on (strength 0.2)" or "deflicker: off" (VideoOptions.deflicker_summary)
 
     @property
     def rate(self) -> float:

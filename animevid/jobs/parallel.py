@@ -282,7 +282,7 @@ def stylize_video_parallel(
     shutil.rmtree(work, ignore_errors=True)
     return StylizeResult(
         "video", frames, time.perf_counter() - started, ",".join(sorted(set(slots))), inference.dtype,
-        video.batch_size or 1, workers=_per_worker(ordered), reused=reused,
+        video.batch_size or 1, workers=_per_worker(ordered), reused=reused, deflicker=video.deflicker_summary(),
     )  # fmt: skip
 
 

@@ -655,7 +655,7 @@ class _RayJob:
             "folder", len(outputs) - len(videos), seconds, f"Ray ({len(workers)} workers, {', '.join(devices)})",
             first.dtype if first else self.options.dtype, max((o.batch_size for o in outputs), default=1),
             engine=first.engine if first else self.options.engine, videos=len(videos), frames=sum(o.frames for o in videos),
-            workers=workers,
+            workers=workers, deflicker=self.video_options.deflicker_summary() if videos and self.video_options else "",
         )  # fmt: skip
 
 

@@ -123,7 +123,7 @@ def run_video_job(
         raise Interrupted(f"interrupted; nothing was written to {destination}") from None
     return StylizeResult(
         "video", frames, time.perf_counter() - started, str(stylizer.device), stylizer.dtype_name, batch_size,
-        engine=stylizer.engine_for(height, width, batch_size),
+        engine=stylizer.engine_for(height, width, batch_size), deflicker=options.deflicker_summary(),
     )
 
 
