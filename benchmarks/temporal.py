@@ -60,7 +60,7 @@ class TemporalSettings:
 
 def default_settings(device: torch.device, quick: bool) -> TemporalSettings:
     if quick:
-        return TemporalSettings((96, 128), 4, (0.2,), (48, 64), 3, 1)
+        return TemporalSettings((96, 128), 4, (0.2,), (96, 128), 3, 1)  # one generator size: one OpenVINO compilation
     return TemporalSettings()
 
 
