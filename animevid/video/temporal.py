@@ -53,8 +53,8 @@ def warmup_frames(strength: float) -> int:
 
     The state forgets what came before by a factor of at most β a frame (the blend weight is
     β·c ≤ β): after n frames a difference of 255 levels is below β^n·255, kept under a quarter
-    level so that rounding then agrees. At least 8 (rounding flips die out too), at most 64: at
-    β near 1 nothing short of the whole video would do, and the seam is then visible (README).
+    level so that rounding then agrees. At least 8 (rounding flips die out too), at most 64: near
+    β = 1 the state forgets almost nothing, and no bounded warm-up can promise a seamless join.
     """
     if strength <= 0:
         return 0
@@ -114,9 +114,9 @@ class MotionEstimator:
         return Motion(backward, confidence, False, fraction)
 
     def _small(self, rgb: np.ndarray) -> np.ndarray:
-        rgb = np.ascontiguousarray(rgb)
         if self.scale == 1.0:
-            return rgb
+            return np.array(rgb, copy=True)  # kept as the next frame's previous: the caller may reuse its buffer
+        rgb = np.ascontiguousarray(rgb)
         height, width = rgb.shape[:2]
         size = (max(8, round(width * self.scale)), max(8, round(height * self.scale)))
         return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
