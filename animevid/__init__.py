@@ -28,6 +28,7 @@ _EXPORTS = {
     "save_weights": "animevid.weights.formats",
     "list_styles": "animevid.weights.styles",
     "AnimevidError": "animevid.errors",
+    "Deflicker": "animevid.video.temporal",
 }
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "save_weights",
     "list_styles",
     "AnimevidError",
+    "Deflicker",
 ]
 
 if TYPE_CHECKING:
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from .engine.stylizer import Stylizer
     from .weights.formats import GeneratorWeights, load_generator, load_weights, save_weights
     from .weights.styles import list_styles
+    from .video.temporal import Deflicker
 
 
 def __getattr__(name: str):

@@ -53,6 +53,22 @@ CRF_CODECS = ("libx264", "libx265")  # the encoders that take --crf and --preset
 # With several encoders, each chunk starts with a key frame: shorter chunks hold fewer frames in
 # memory while they wait for their encoder, longer ones cost fewer extra key frames.
 DEFAULT_CHUNK_SECONDS = 2.0
+# The deflicker stage's β (animevid.video.temporal), from benchmarks/temporal.py (README, "Deflicker"):
+# on the flickering stand-in, 0.2 is the one strength that kept the fidelity to the per-frame output
+# at 30 dB or more on every clip while cutting the warping error by 40-45 %. It is opt-in: no
+# strength met both bars on every clip (0.2 cut 39.5 % on moving objects, 0.3 fell to 28-29 dB).
+DEFAULT_DEFLICKER_STRENGTH = 0.2
+
+
+def check_deflicker_strength(strength: object) -> float:
+    """``strength`` as a float when within [0, 1], else :class:`UsageError` (one line)."""
+    try:
+        value = float(strength)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise UsageError(f"--deflicker-strength must be a number between 0 and 1, got {strength!r}") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise UsageError(f"--deflicker-strength must be between 0 and 1, got {strength}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -72,6 +88,8 @@ class VideoOptions:
     colour_on_device: bool | None = None
     encoders: int = 1  # encoder instances in one process, on consecutive chunks (animevid.video.chunked); 1: one stream
     chunk_seconds: float = DEFAULT_CHUNK_SECONDS  # with encoders > 1: about this long each chunk
+    deflicker: bool = False  # the temporal stage (animevid.video.temporal) after the generator; photos never
+    deflicker_strength: float = DEFAULT_DEFLICKER_STRENGTH  # its β in [0, 1]
 
     def __post_init__(self) -> None:
         import av  # here, not at the top: reading the defaults (the CLI's --help) needs no PyAV
@@ -96,10 +114,17 @@ class VideoOptions:
             raise UsageError(f"--chunk-seconds must be > 0, got {self.chunk_seconds}")
         if self.encoders > 1 and self.keep_partial:
             raise UsageError("--keep-partial applies to one encoder: with --encoders N an interrupted job leaves nothing")
+        check_deflicker_strength(self.deflicker_strength)
         if self.start is not None and not (math.isfinite(self.start) and self.start >= 0):
             raise UsageError(f"--start must be a number of seconds >= 0, got {self.start}")
         if self.end is not None and not (math.isfinite(self.end) and self.end > (self.start or 0)):
             raise UsageError(f"--end must be after --start (seconds), got {self.end}")
+
+    def deflicker_summary(self) -> str:
+        """What the run summary says: "deflicker: on (strength 0.3)" or "deflicker: off"."""
+        if self.deflicker and self.deflicker_strength > 0:
+            return f"deflicker: on (strength {self.deflicker_strength:g})"
+        return "deflicker: off"
 
     def encoder_options(self, default_preset: str = DEFAULT_PRESET) -> dict[str, str]:
         """Options handed to the encoder (libx264/libx265: crf, and ``preset`` or ``default_preset``)."""

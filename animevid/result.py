@@ -55,6 +55,7 @@ class StylizeResult:
     frames: int = 0  # folder jobs: the frames of those videos
     workers: tuple[WorkerLoad, ...] = ()  # jobs over several processes (--workers, --ray): one per worker
     reused: int = 0  # segments of a video that an interrupted run had finished
+    deflicker: str = ""  # jobs with videos: "deflicker: on (strength 0.2)" or "deflicker: off" (VideoOptions.deflicker_summary)
 
     @property
     def rate(self) -> float:
@@ -72,6 +73,8 @@ class StylizeResult:
         else:
             unit = "frames" if self.kind == "video" else "images"
             line = f"{self.count} {unit} in {self.seconds:.1f} s ({self.rate:.2f} {unit}/s) {setup}"
+        if self.deflicker:
+            line += f"; {self.deflicker}"
         workers = [
             f"  {worker.name}: {worker.tasks} {worker.unit}, {worker.frames} frames in {worker.seconds:.1f} s ({worker.fps:.2f} fps)"
             for worker in self.workers

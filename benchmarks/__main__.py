@@ -5,6 +5,7 @@
     python -m benchmarks --only table1 --sizes 256x256 --repeats 10 --variants fp32,bf16
     python -m benchmarks --device cuda --out /tmp/bench
     python -m benchmarks --device cuda --only cuda,stages   # what animevid/engine/tuning.py's CUDA defaults are set from
+    python -m benchmarks --only temporal                    # the deflicker stage: warping error, fidelity, cost
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from . import PARTS, cuda, datasets, encoders, engines, pipeline, stages, table1, training, workers
+from . import PARTS, cuda, datasets, encoders, engines, pipeline, stages, table1, temporal, training, workers
 from .common import RESULTS_DIR, ResultsFile, load_average, machine_line, not_available, parse_size
 
 
@@ -224,10 +225,11 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = 
         "datasets": lambda: _override(
             datasets.default_settings(device, args.quick), film_seconds=args.film_seconds, smooth_size=args.smooth_size
         ),
+        "temporal": lambda: temporal.default_settings(device, args.quick),
     }  # fmt: skip
     modules = {
         "table1": table1, "engines": engines, "pipeline": pipeline, "encoders": encoders, "workers": workers, "stages": stages,
-        "cuda": cuda, "train": training, "datasets": datasets,
+        "cuda": cuda, "train": training, "datasets": datasets, "temporal": temporal,
     }  # fmt: skip
     settings = {part: settings_by_part[part]() for part in parts}
 

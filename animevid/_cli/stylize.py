@@ -83,6 +83,14 @@ def _parallel_options():
     "--chunk-seconds", type=click.FloatRange(min=0, min_open=True), owner=_video_options,
     help="With --encoders N: about how long each chunk is (each starts with a key frame).",
 )  # fmt: skip
+@library_option(
+    "--deflicker/--no-deflicker", owner=_video_options,
+    help="Video: the temporal stage after the generator that stops the shimmer of frame-by-frame style.",
+)  # fmt: skip
+@library_option(
+    "--deflicker-strength", type=float, owner=_video_options,
+    help="Video: how strongly each frame follows the previous one along the motion, 0 to 1.",
+)  # fmt: skip
 @click.option(
     "--devices", type=str, default=None,
     help="Video: split it across worker processes on these devices: cpu, all (every GPU) or cuda:0,cuda:1.",
@@ -133,6 +141,8 @@ def stylize(
     colour_on_device: bool | None,
     encoders: int,
     chunk_seconds: float,
+    deflicker: bool,
+    deflicker_strength: float,
     devices: str | None,
     workers: int | None,
     retries: int,
@@ -167,7 +177,7 @@ def stylize(
     video_options = _video_options()(
         codec=codec, crf=crf, preset=preset, batch_size=batch_size, start=start, end=end, keep_partial=keep_partial,
         colour_on_device=colour_on_device,
-        encoders=encoders, chunk_seconds=chunk_seconds,
+        encoders=encoders, chunk_seconds=chunk_seconds, deflicker=deflicker, deflicker_strength=deflicker_strength,
     )
     parallel = None
     if devices is not None or workers is not None or ray_address is not None:  # segments: --ray cuts long videos too

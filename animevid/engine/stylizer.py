@@ -15,7 +15,7 @@ import os
 import queue
 import shutil
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
@@ -439,6 +439,7 @@ class Stylizer:
         output_pool: HostBufferPool | None = None,
         stop: threading.Event | None = None,
         colour: DeviceColour | None = None,
+        after: Callable[[torch.Tensor, T], torch.Tensor] | None = None,
     ) -> Iterator[StylizedBatch[T]]:
         """Stylize ``batches`` in order, yielding each as a :class:`StylizedBatch` with its context.
 
@@ -451,17 +452,19 @@ class Stylizer:
 
         With ``colour``, batches hold frames as packed YUV 4:2:0 planes ((B, colour.input_bytes))
         and come back as planes ((B, colour.output_bytes)): the conversions to and from RGB
-        (rotation and padding included) run on the device, around the generator.
+        (rotation and padding included) run on the device, around the generator. ``after(rgb, context)``,
+        with ``colour``: applied in batch order to the (count, H, W, 3) uint8 RGB frames on the device
+        before they are converted back (e.g. the video's temporal stage).
         """
         with cudnn_autotuning(self.device):  # one frame size throughout
             pending: _Uploaded[T] | None = None
             for batch in batches:
                 uploaded = self._upload(batch)
                 if pending is not None:
-                    yield self._stylize(pending, output_pool, stop, colour)
+                    yield self._stylize(pending, output_pool, stop, colour, after)
                 pending = uploaded
             if pending is not None:
-                yield self._stylize(pending, output_pool, stop, colour)
+                yield self._stylize(pending, output_pool, stop, colour, after)
 
     def _upload(self, batch: FrameBatch[T]) -> _Uploaded[T]:
         if batch.count == 0 or self._copy_stream is None:
@@ -478,7 +481,7 @@ class Stylizer:
 
     def _stylize(
         self, uploaded: _Uploaded[T], output_pool: HostBufferPool | None, stop: threading.Event | None,
-        colour: DeviceColour | None = None,
+        colour: DeviceColour | None = None, after: Callable[[torch.Tensor, T], torch.Tensor] | None = None,
     ) -> StylizedBatch[T]:  # fmt: skip
         batch = uploaded.batch
         if batch.count == 0:
@@ -490,7 +493,7 @@ class Stylizer:
         # new round of cuDNN autotuning (the stale tail is computed and discarded).
         pixels = uploaded.pixels if self.fixed_batch_shape else uploaded.pixels[: batch.count]
         if not self.uses_cuda:
-            stylized = self._converted_frames(pixels, colour)[: batch.count]
+            stylized = self._converted_frames(pixels, colour, after, batch)[: batch.count]
             if batch.pool is not None:
                 batch.pool.release(batch.pixels)  # `frames` returned a new tensor: the input is free
             return StylizedBatch(stylized, batch.count, batch.context)
@@ -499,7 +502,7 @@ class Stylizer:
         # The tensor was allocated on the copy stream; tell the caching allocator that the
         # compute stream uses it too, or its memory could be reused before the generator ran.
         uploaded.pixels.record_stream(compute)
-        stylized = self._converted_frames(pixels, colour)[: batch.count]
+        stylized = self._converted_frames(pixels, colour, after, batch)[: batch.count]
         if output_pool is not None:
             host = output_pool.acquire(stop)
         else:
@@ -513,12 +516,17 @@ class Stylizer:
         return StylizedBatch(host, batch.count, batch.context, ready, output_pool)
 
     @torch.inference_mode()
-    def _converted_frames(self, pixels: torch.Tensor, colour: DeviceColour | None) -> torch.Tensor:
+    def _converted_frames(
+        self, pixels: torch.Tensor, colour: DeviceColour | None, after: Callable | None = None, batch: FrameBatch | None = None
+    ) -> torch.Tensor:  # fmt: skip
         """:meth:`frames`, with YUV planes in and out when ``colour`` is given (converted on the device)."""
         if colour is None:
             return self.frames(pixels)
         rgb = colour.to_rgb(pixels.to(self.device, non_blocking=True))  # (B, H, W, 3), upright and padded
-        return colour.from_rgb(self.frames(rgb))  # (B, output_bytes)
+        stylized = self.frames(rgb)
+        if after is not None:
+            stylized[: batch.count] = after(stylized[: batch.count], batch.context)
+        return colour.from_rgb(stylized)  # (B, output_bytes)
 
     def stream(self, frames: Iterable[np.ndarray], batch_size: int | None = None) -> Iterator[np.ndarray]:
         """Stylize (H, W, 3) uint8 RGB frames lazily and in order; all frames must share one size.

@@ -223,6 +223,7 @@ def stylize_folder(
         "folder", images, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name,
         batch_size=max((video.batch_size for video in videos), default=1), skipped=plan.skipped,
         engine=stylizer.engine, videos=len(videos), frames=sum(video.count for video in videos),
+        deflicker=video_options.deflicker_summary() if videos else "",
     )  # fmt: skip
 
 

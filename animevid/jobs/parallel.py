@@ -259,7 +259,7 @@ def stylize_video_parallel(
         options = dataclasses.replace(inference, device=device, compile=compile_)
         return PartSpec(
             segment.index, str(source), str(weights), options, video, segment.first, segment.end, segments.shift,
-            global_header, part=str(_part(work, segment)),
+            global_header, part=str(_part(work, segment)), warmup_first=segment.warmup_first,
         )  # fmt: skip
 
     started = time.perf_counter()
@@ -282,7 +282,7 @@ def stylize_video_parallel(
     shutil.rmtree(work, ignore_errors=True)
     return StylizeResult(
         "video", frames, time.perf_counter() - started, ",".join(sorted(set(slots))), inference.dtype,
-        video.batch_size or 1, workers=_per_worker(ordered), reused=reused,
+        video.batch_size or 1, workers=_per_worker(ordered), reused=reused, deflicker=video.deflicker_summary(),
     )  # fmt: skip
 
 

@@ -366,7 +366,7 @@ class RaySegments:
     def submit(self, slot: int, spec: PartSpec) -> concurrent.futures.Future:
         from ..video.segments import cut_source
 
-        packets = self.backend.put(cut_source(spec.source, spec.first, spec.end))
+        packets = self.backend.put(cut_source(spec.source, spec.decode_from, spec.end))  # the warm-up frames too
         light = dataclasses.replace(spec, source=b"", weights=b"", part=None, rotation=self.rotation)
         future = self.backend.submit(render_segment_task, light, packets, self._weights, self.cpus)
         self._running.add(future)
@@ -655,7 +655,7 @@ class _RayJob:
             "folder", len(outputs) - len(videos), seconds, f"Ray ({len(workers)} workers, {', '.join(devices)})",
             first.dtype if first else self.options.dtype, max((o.batch_size for o in outputs), default=1),
             engine=first.engine if first else self.options.engine, videos=len(videos), frames=sum(o.frames for o in videos),
-            workers=workers,
+            workers=workers, deflicker=self.video_options.deflicker_summary() if videos and self.video_options else "",
         )  # fmt: skip
 
 

@@ -50,6 +50,8 @@ from ..engine.tuning import CUDA as CUDA_TUNING
 from ..engine.stylizer import FrameBatch, HostBufferPool, PipelineCancelled, StylizedBatch, Stylizer
 from .reader import DamagedVideo, FrameClock, VideoInfo, damage_reason, missing_frames_reason, open_video, reason, shortfall_warning, upright
 from .side_streams import SideStream, SideWriter, plan_side_streams
+from .temporal import Blender, Motion, MotionEstimator
+from .temporal_torch import TorchBlender
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +126,7 @@ def run_video_job(
         raise Interrupted(f"interrupted; nothing was written to {destination}") from None
     return StylizeResult(
         "video", frames, time.perf_counter() - started, str(stylizer.device), stylizer.dtype_name, batch_size,
-        engine=stylizer.engine_for(height, width, batch_size),
+        engine=stylizer.engine_for(height, width, batch_size), deflicker=options.deflicker_summary(),
     )
 
 
@@ -162,6 +164,13 @@ class Window:
     # A cut begins at the segment's key frame, so it is read from its start: NUT cannot seek in a
     # cut whose first decoding times were negative (B-frames; they read back as unknown).
     seek: bool = True
+    # With deflicker: frames from here to ``first`` are decoded and stylized to warm the temporal
+    # state up as the single process has it there, and not written (no seam at the join).
+    warmup_first: Fraction | None = None
+
+    @property
+    def decode_from(self) -> Fraction:
+        return self.first if self.warmup_first is None else self.warmup_first
 
 
 def _plan(source: Path, destination: Path, options: VideoOptions, overwrite: bool) -> _Plan:
@@ -359,6 +368,8 @@ class _BatchContext:
     pts: list[int]  # output timestamps of the frames, in the video time base
     durations: list[int]  # frame durations from the source (0: unknown), same time base
     side_packets: list[av.Packet]  # audio/subtitle packets demuxed up to these frames, already shifted
+    motions: list[Motion] | None = None  # with deflicker: each frame's motion from the previous source frame
+    warmup: bool = False  # frames that only warm the deflicker state up: blended, never written
 
 
 @dataclass
@@ -489,6 +500,9 @@ class _VideoJob:
         cuda = self.stylizer.uses_cuda
         # Buffers in use at most: one being filled, QUEUE_BATCHES waiting, two held by the
         # generator stage (one uploaded ahead); downloads: one being filled, the queue, one encoding.
+        deflicker = _deflickers(self.options)
+        if deflicker:
+            held += QUEUE_BATCHES + 1  # the deflicker stage's queue, and the batch it blends
         if layout is None:
             inputs = self.stylizer.buffer_pool(QUEUE_BATCHES + 3, self.batch_size, height, width)
             outputs = self.stylizer.buffer_pool(QUEUE_BATCHES + 2 + held, self.batch_size, height, width) if cuda else None
@@ -497,16 +511,31 @@ class _VideoJob:
             outputs = HostBufferPool(QUEUE_BATCHES + 2 + held, (self.batch_size, layout.output_bytes), pin_memory=True) if cuda else None
         decoded: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
         stylized: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
-        decoder = _Decoder(self.plan, self.options, source, self.batch_size, inputs, decoded, stages, layout)
+        # With deflicker the decoder thread also computes each frame's motion (it depends on the
+        # source frames only, so it runs ahead, overlapping the generator); only the blend is sequential,
+        # in a stage of its own between the generator and the encoder.
+        # With colours converted on the device the blend runs there too, between the generator and the
+        # conversion back (temporal_torch); the decoder then converts each frame to RGB for the motion
+        # alone (swscale, as the host path), so both paths see the same motion.
+        on_device = deflicker and layout is not None
+        motion = MotionEstimator() if deflicker else None
+        decoder = _Decoder(self.plan, self.options, source, self.batch_size, inputs, decoded, stages, layout, motion)
         decoder_threads = 0 if cuda else 1  # 0: FFmpeg's choice; on the CPU the cores belong to the generator
+        to_encoder: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES) if deflicker else stylized
         with self._progress_bar() as bar:
             threads = [
                 stages.spawn(lambda: decoder.run(decoder_threads), "animevid-decode"),
-                stages.spawn(lambda: encoder.run(stylized, stages, _Reported(bar, self.report)), "animevid-encode"),
+                stages.spawn(lambda: encoder.run(to_encoder, stages, _Reported(bar, self.report)), "animevid-encode"),
             ]
+            after = None
+            if on_device:
+                after = _device_blend(TorchBlender(self.options.deflicker_strength))
+            if deflicker:
+                blender = None if on_device else Blender(self.options.deflicker_strength)
+                threads.append(stages.spawn(lambda: _deflicker_stage(stylized, to_encoder, stages, blender), "animevid-deflicker"))
             try:
                 batches = _drain(decoded, stages)
-                for batch in self.stylizer.run_batches(batches, output_pool=outputs, stop=stages.stop, colour=layout):
+                for batch in self.stylizer.run_batches(batches, output_pool=outputs, stop=stages.stop, colour=layout, after=after):
                     self.hooks.check_cancelled()
                     stages.put(stylized, batch)
                 stages.put(stylized, _END)
@@ -560,6 +589,38 @@ class _Reported:
             self.report(count)
 
 
+def _deflickers(options: VideoOptions) -> bool:
+    return options.deflicker and options.deflicker_strength > 0
+
+
+def _deflicker_stage(inbox: queue.Queue, outbox: queue.Queue, stages: _Stages, blender: Blender | None) -> None:
+    """Blend every stylized frame in place with the previous output (animevid.video.temporal); drop warm-up batches.
+
+    ``blender`` None: the frames were blended on the device (:func:`_device_blend`).
+    """
+    while (item := stages.get(inbox)) is not _END:
+        if item.count and blender is not None:
+            frames = item.frames().numpy()  # waits for the download on CUDA
+            for index, motion in enumerate(item.context.motions):
+                frames[index] = blender(frames[index], motion)
+        if item.context.warmup:
+            item.release()
+            continue
+        stages.put(outbox, item)
+    stages.put(outbox, _END)
+
+
+def _device_blend(blender: TorchBlender) -> Callable[[torch.Tensor, _BatchContext], torch.Tensor]:
+    """The blend as Stylizer.run_batches' ``after``: on the (count, H, W, 3) RGB frames on the device, in batch order."""
+
+    def blend(frames: torch.Tensor, context: _BatchContext) -> torch.Tensor:
+        for index, motion in enumerate(context.motions):
+            frames[index] = blender(frames[index], motion)
+        return frames
+
+    return blend
+
+
 def _join(threads: list[threading.Thread], stages: _Stages) -> None:
     """Wait for the worker threads, even through another Ctrl-C: they use the files being cleaned up."""
     for thread in threads:
@@ -584,10 +645,14 @@ class _Decoder:
     def __init__(
         self, plan: _Plan, options: VideoOptions, source: av.container.InputContainer, batch_size: int,
         pool: HostBufferPool, channel: queue.Queue, stages: _Stages, layout: Yuv420Layout | None = None,
+        motion: MotionEstimator | None = None,
     ) -> None:  # fmt: skip
         self.plan, self.options, self.source = plan, options, source
         self.batch_size, self.pool, self.channel, self.stages = batch_size, pool, channel, stages
         self.layout = layout  # None: RGB frames (swscale here); else packed planes, converted on the device
+        self.motion = motion  # with deflicker: estimates each frame's motion as it is decoded
+        self._motions: list[Motion] = []
+        self._warming = False  # the batch being filled holds warm-up frames (Window.warmup_first)
         self.video = source.streams[plan.info.stream_index]
         self.time_base = plan.info.time_base
         self.clock = FrameClock(plan.info)  # its seconds are the clock of --start and --end
@@ -610,7 +675,7 @@ class _Decoder:
         video_open = True
         try:
             if self.window is not None and self.window.seek:
-                self.source.seek(math.floor(self.window.first / self.time_base), stream=self.video)
+                self.source.seek(math.floor(self.window.decode_from / self.time_base), stream=self.video)
             elif self.options.start:
                 offset = self.plan.info.start_pts + math.floor(self.options.start / self.time_base)
                 self.source.seek(offset, stream=self.video)  # to the keyframe at or before --start
@@ -649,7 +714,10 @@ class _Decoder:
                     if self.window.end is not None and pts * self.time_base >= self.window.end:
                         return False
                     continue
-                self._add_frame(frame, pts - round(self.window.shift / self.time_base))
+                warmup = pts * self.time_base < self.window.first
+                if warmup and self.motion is None:
+                    continue  # nothing to warm up
+                self._add_frame(frame, pts - round(self.window.shift / self.time_base), warmup)
                 continue
             seconds = self.clock.seconds(pts)
             if self.options.start is not None and seconds < self.options.start:
@@ -664,9 +732,12 @@ class _Decoder:
 
     def _in_window(self, pts: int) -> bool:
         time = pts * self.time_base
-        return time >= self.window.first and (self.window.end is None or time < self.window.end)
+        return time >= self.window.decode_from and (self.window.end is None or time < self.window.end)
 
-    def _add_frame(self, frame: av.VideoFrame, pts: int) -> None:
+    def _add_frame(self, frame: av.VideoFrame, pts: int, warmup: bool = False) -> None:
+        if self._pts and warmup != self._warming:
+            self._emit()  # warm-up frames travel in batches of their own, which are never written
+        self._warming = warmup
         if self._pixels is None:
             self._pixels = self.pool.acquire(self.stages.stop)
         info = self.plan.info
@@ -677,11 +748,20 @@ class _Decoder:
         slot = self._pixels[len(self._pts)]
         if self.layout is not None:
             _place_planes(slot, frame, self.layout)
+            if self.motion is not None:  # RGB for the motion only (as the host path has it): the frames stay planes
+                rgb = frame.to_ndarray(format="rgb24", width=info.width, height=info.height, src_color_range=frame.color_range)
+                rgb = upright(rgb, info.rotation)
+                height, width = self.plan.frame_size
+                if (height, width) != rgb.shape[:2]:  # padded as _place_upright pads
+                    rgb = np.pad(rgb, ((0, height - rgb.shape[0]), (0, width - rgb.shape[1]), (0, 0)), mode="edge")
+                self._motions.append(self.motion(rgb))
         else:
             reformat: dict[str, object] = {"format": "rgb24", "src_color_range": frame.color_range}
             if resized:
                 reformat.update(width=info.width, height=info.height)
             _place_upright(slot, frame.to_ndarray(**reformat), info.rotation)  # (h, w, 3) as stored
+            if self.motion is not None:
+                self._motions.append(self.motion(slot.numpy()))
         self._pts.append(pts)
         self._durations.append(frame.duration or 0)
         self.frames_decoded += 1
@@ -719,9 +799,10 @@ class _Decoder:
         if count == 0 and not self._side:
             return
         pixels = self._pixels if self._pixels is not None else torch.empty(0, dtype=torch.uint8)
-        context = _BatchContext(self._pts, self._durations, self._side)
+        motions = self._motions if self.motion is not None else None
+        context = _BatchContext(self._pts, self._durations, self._side, motions, self._warming and count > 0)
         batch = FrameBatch(pixels, count, context, self.pool if count else None)
-        self._pixels, self._pts, self._durations, self._side = None, [], [], []
+        self._pixels, self._pts, self._durations, self._side, self._motions = None, [], [], [], []
         self.stages.put(self.channel, batch)
 
 

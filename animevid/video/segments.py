@@ -45,6 +45,7 @@ class Segment:
     first: Fraction
     end: Fraction | None  # None: to the end of the video
     frames: int
+    warmup_first: Fraction | None = None  # with deflicker: the frames from here to ``first`` warm its state up
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,18 @@ def plan_segments(source: str | os.PathLike, options: VideoOptions, count: int) 
         if best > cuts[-1]:
             cuts.append(best)
     bounds = [*cuts, len(kept)]
+    warmup = 0
+    if options.deflicker:
+        from .temporal import warmup_frames
+
+        warmup = warmup_frames(options.deflicker_strength)
     segments = tuple(
-        Segment(i, kept[a] * tb, kept[b] * tb if b < len(kept) else end, b - a) for i, (a, b) in enumerate(zip(bounds, bounds[1:]))
-    )
+        Segment(
+            i, kept[a] * tb, kept[b] * tb if b < len(kept) else end, b - a,
+            kept[max(0, a - warmup)] * tb if a > 0 and warmup else None,
+        )
+        for i, (a, b) in enumerate(zip(bounds, bounds[1:]))
+    )  # fmt: skip
     shift = kept[0] * tb if options.start is not None else Fraction(0)
     return SegmentPlan(shift, tb, segments)
 
@@ -118,6 +128,11 @@ class PartSpec:
     global_header: bool  # whether the destination container wants parameter sets in the extradata
     part: str | None = None  # write the part here (atomically); None: return its bytes
     rotation: int | None = None  # the source's rotation, when ``source`` is a cut (NUT keeps none)
+    warmup_first: Fraction | None = None  # Segment.warmup_first: decoded and stylized from here, written from ``first``
+
+    @property
+    def decode_from(self) -> Fraction:
+        return self.first if self.warmup_first is None else self.warmup_first
 
 
 @dataclass(frozen=True)
@@ -151,7 +166,7 @@ def render_part(spec: PartSpec, report: Callable[[int, int], None] | None = None
             _STYLIZERS[key] = Stylizer.from_weights(weights, spec.inference)
         stylizer = _STYLIZERS[key]
         cut = not isinstance(spec.source, (str, os.PathLike))
-        window = Window(spec.first, spec.end, spec.shift, spec.global_header, spec.rotation, seek=not cut)
+        window = Window(spec.first, spec.end, spec.shift, spec.global_header, spec.rotation, seek=not cut, warmup_first=spec.warmup_first)
         callback = (lambda count: report(spec.index, count)) if report is not None else None
         with _part_path(spec.part) as part:
             rendered = stylize_part(stylizer, source, part, spec.video, window, report=callback)

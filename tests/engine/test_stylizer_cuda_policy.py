@@ -45,7 +45,7 @@ def test_an_abandoned_run_batches_restores_the_flag(cudnn_flag, monkeypatch):
     torch.backends.cudnn.benchmark = False
     stylizer = Stylizer(AnimeGANGenerator(), InferenceOptions(device="cpu", engine="torch", compile=False))
     monkeypatch.setattr(stylizer, "device", torch.device("cuda", 0))  # the flag's policy only: nothing runs on it
-    monkeypatch.setattr(stylizer, "_stylize", lambda uploaded, pool, stop, colour=None: uploaded.batch)
+    monkeypatch.setattr(stylizer, "_stylize", lambda uploaded, pool, stop, colour=None, after=None: uploaded.batch)
     batches = (FrameBatch(torch.zeros(1, 8, 8, 3, dtype=torch.uint8), 0, i) for i in range(3))
     run = stylizer.run_batches(batches)
     next(run)
