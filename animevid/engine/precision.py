@@ -58,6 +58,7 @@ CALIBRATION_SIZE = (192, 256)  # (height, width): every kind of content below, s
 CALIBRATION_COUNT = 3
 TIMED_ROUNDS = 2  # per candidate, after one warm-up frame: medians of interleaved rounds
 CANDIDATE_DTYPES = {"bfloat16": torch.bfloat16}
+clock = time.perf_counter  # what the measurement times with (tests drive a clock of their own)
 
 # A runner builds the generator's forward for one precision: (B, 3, H, W) float32 in [-1, 1] -> same.
 Runner = Callable[[nn.Module, torch.dtype], Callable[[torch.Tensor], torch.Tensor]]
@@ -97,9 +98,14 @@ class PrecisionChoice:
         if chosen is not None:
             return f"{self.name} (measured: {chosen.mean_lsb:.1f} LSB mean, {chosen.max_lsb:.0f} max vs fp32)"
         if self.measurements:
-            failed = ", ".join(f"{m.dtype} {m.max_lsb:.0f} LSB max, {m.psnr_db:.1f} dB" for m in self.measurements)
-            return f"{self.name} (auto: measured {failed} vs fp32, over the bound)"
+            return f"{self.name} (auto: " + "; ".join(_refusal(m) for m in self.measurements) + ")"
         return f"{self.name} (auto: {self.reason})"
+
+
+def _refusal(measurement: Measurement, bound: Bound = BOUND) -> str:
+    if not bound.passes(measurement.max_lsb, measurement.psnr_db):
+        return f"{measurement.dtype} measured {measurement.max_lsb:.0f} LSB max, {measurement.psnr_db:.1f} dB vs fp32, over the bound"
+    return f"{measurement.dtype} measured no faster than fp32 ({measurement.speedup:.2f}x)"
 
 
 def calibration_frames(size: tuple[int, int] = CALIBRATION_SIZE, count: int = CALIBRATION_COUNT) -> np.ndarray:
@@ -195,9 +201,9 @@ def measure(
     for round_index in range(TIMED_ROUNDS):
         for x in inputs:
             for name, forward in forwards.items():
-                started = time.perf_counter()
+                started = clock()
                 y = forward(x)
-                times[name].append(time.perf_counter() - started)
+                times[name].append(clock() - started)
                 if round_index == 0:
                     outputs[name].append(y.detach().float().clone())
     reference = torch.cat(outputs["float32"])
@@ -225,7 +231,7 @@ def decision_path(conversion: str, key: str) -> Path:
     return cache_dir() / f"{conversion}.precision-{key}.json"
 
 
-def choose_cpu_precision(generator: nn.Module, *, runner: Runner = openvino_runner, bound: Bound = BOUND) -> PrecisionChoice:
+def choose_cpu_precision(generator: nn.Module, *, runner: Runner | None = None, bound: Bound = BOUND) -> PrecisionChoice:
     """``--dtype auto`` for ``generator`` on this CPU with OpenVINO: cached, else measured now (seconds, once)."""
     from .openvino import conversion_key, import_openvino
 
@@ -239,7 +245,7 @@ def choose_cpu_precision(generator: nn.Module, *, runner: Runner = openvino_runn
     if cached is not None:
         return cached
     logger.info("measuring %s against float32 on this CPU for these weights (once)", ", ".join(offered))
-    choice = decide(measure(generator, offered, frames, runner), bound)
+    choice = decide(measure(generator, offered, frames, runner or openvino_runner), bound)
     _write_decision(path, choice, bound)
     return choice
 
@@ -272,3 +278,27 @@ def _write_decision(path: Path, choice: PrecisionChoice, bound: Bound) -> None:
     except OSError as exc:  # a read-only cache costs a measurement next time, not the job
         logger.warning("cannot cache the precision decision in %s (%s)", path.parent, exc)
         staged.unlink(missing_ok=True)
+
+
+def decide_for_workers(weights: str | os.PathLike, options, devices: list[str]) -> tuple[object, str | None]:
+    """``--dtype auto`` decided once in the parent of worker processes on the CPU: the options with the
+    chosen dtype made explicit (the workers obey it, and do not measure side by side, each timing
+    the other's load) and the summary's label; ``options`` unchanged and None where auto measures nothing."""
+    import dataclasses
+
+    if options.dtype != "auto" or any(not device.startswith("cpu") for device in devices):
+        return options, None
+    from ..weights.formats import load_generator
+    from .stylizer import resolve_engine
+
+    if resolve_engine(options.engine, torch.device("cpu"), options.compile) != "openvino":
+        return options, None
+    try:
+        if candidates():
+            choice = choose_cpu_precision(load_generator(weights, semantics=options.semantics).eval().requires_grad_(False))
+        else:
+            choice = PrecisionChoice(torch.float32, "no native bf16 on this CPU")
+    except Exception as exc:  # noqa: BLE001 - fp32 is always right; a failed measurement must not cost the job
+        logger.warning("could not measure the faster precisions (%s); running float32", str(exc).splitlines()[0][:200])
+        return dataclasses.replace(options, dtype="float32"), None
+    return dataclasses.replace(options, dtype=choice.name), choice.label()

@@ -236,6 +236,10 @@ def stylize_video_parallel(
     for warning in plan.warnings:  # as the single-process job says them (a stream re-encoded or dropped, ...)
         logger.warning(warning)
     slots = resolve_slots(parallel)
+    from ..engine.precision import decide_for_workers
+
+    # Decided here, once, before the job's key: every segment, resumed ones too, runs the same precision.
+    inference, dtype_label = decide_for_workers(weights, inference, slots)
     duration = plan.info.duration or 0
     count = max(len(slots), math.ceil(duration / parallel.segment_seconds))
     segments = plan_segments(source, video, count)
@@ -281,7 +285,7 @@ def stylize_video_parallel(
     )  # fmt: skip
     shutil.rmtree(work, ignore_errors=True)
     return StylizeResult(
-        "video", frames, time.perf_counter() - started, ",".join(sorted(set(slots))), inference.dtype,
+        "video", frames, time.perf_counter() - started, ",".join(sorted(set(slots))), dtype_label or inference.dtype,
         video.batch_size or 1, workers=_per_worker(ordered), reused=reused,
     )  # fmt: skip
 
