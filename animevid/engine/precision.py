@@ -279,26 +279,3 @@ def _write_decision(path: Path, choice: PrecisionChoice, bound: Bound) -> None:
         logger.warning("cannot cache the precision decision in %s (%s)", path.parent, exc)
         staged.unlink(missing_ok=True)
 
-
-def decide_for_workers(weights: str | os.PathLike, options, devices: list[str]) -> tuple[object, str | None]:
-    """``--dtype auto`` decided once in the parent of worker processes on the CPU: the options with the
-    chosen dtype made explicit (the workers obey it, and do not measure side by side, each timing
-    the other's load) and the summary's label; ``options`` unchanged and None where auto measures nothing."""
-    import dataclasses
-
-    if options.dtype != "auto" or any(not device.startswith("cpu") for device in devices):
-        return options, None
-    from ..weights.formats import load_generator
-    from .stylizer import resolve_engine
-
-    if resolve_engine(options.engine, torch.device("cpu"), options.compile) != "openvino":
-        return options, None
-    try:
-        if candidates():
-            choice = choose_cpu_precision(load_generator(weights, semantics=options.semantics).eval().requires_grad_(False))
-        else:
-            choice = PrecisionChoice(torch.float32, "no native bf16 on this CPU")
-    except Exception as exc:  # noqa: BLE001 - fp32 is always right; a failed measurement must not cost the job
-        logger.warning("could not measure the faster precisions (%s); running float32", str(exc).splitlines()[0][:200])
-        return dataclasses.replace(options, dtype="float32"), None
-    return dataclasses.replace(options, dtype=choice.name), choice.label()

@@ -223,7 +223,7 @@ def test_auto_on_the_torch_engine_measures_nothing(offered):
 
 
 def test_workers_get_the_parents_decision(offered, tmp_path):
-    from animevid.engine.precision import decide_for_workers
+    from animevid.jobs.parallel import decide_for_workers
 
     weights = v2_weights_file(tmp_path, "shifted", bias_shift=1000.0)
     options, label = decide_for_workers(weights, InferenceOptions(device="cpu"), ["cpu", "cpu"])
