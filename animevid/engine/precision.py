@@ -93,13 +93,14 @@ class PrecisionChoice:
         return str(self.dtype).removeprefix("torch.")
 
     def label(self) -> str:
-        """For the run summary: ``bfloat16 (measured: 0.4 LSB mean, 3 max vs fp32)``, or ``float32 (auto: ...)``."""
+        """For the run summary: ``bfloat16 (measured: 0.4 LSB mean, 3 max vs fp32)``, ``float32 (auto: why)``
+        when a faster precision was measured and refused, plain ``float32`` when there was none to measure."""
         chosen = next((m for m in self.measurements if m.dtype == self.name), None)
         if chosen is not None:
             return f"{self.name} (measured: {chosen.mean_lsb:.1f} LSB mean, {chosen.max_lsb:.0f} max vs fp32)"
         if self.measurements:
             return f"{self.name} (auto: " + "; ".join(_refusal(m) for m in self.measurements) + ")"
-        return f"{self.name} (auto: {self.reason})"
+        return self.name  # nothing faster on this CPU: nothing to say
 
 
 def _refusal(measurement: Measurement, bound: Bound = BOUND) -> str:

@@ -112,7 +112,7 @@ def test_labels_say_what_was_measured():
     )
     slower = Measurement("bfloat16", 1, 0.1, 60.0, 400, 300)
     assert PrecisionChoice(torch.float32, "measured", (slower,)).label() == "float32 (auto: bfloat16 measured no faster than fp32 (0.75x))"
-    assert PrecisionChoice(torch.float32, "no native bf16 on this CPU").label() == "float32 (auto: no native bf16 on this CPU)"
+    assert PrecisionChoice(torch.float32, "no native bf16 on this CPU").label() == "float32"
 
 
 def test_calibration_frames_are_deterministic_and_varied():
@@ -172,7 +172,7 @@ def test_no_native_bf16_means_fp32_without_measuring(offered, monkeypatch, tmp_p
     monkeypatch.setattr(precision, "candidates", lambda: ())
     choice = choose_cpu_precision(load_generator(v2_weights_file(tmp_path, "plain")))
     assert choice.dtype == torch.float32 and not offered.built
-    assert choice.label() == "float32 (auto: no native bf16 on this CPU)"
+    assert choice.reason == "no native bf16 on this CPU" and choice.label() == "float32"
 
 
 # -- the stylizer and its summary --------------------------------------------------------------------
