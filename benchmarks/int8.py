@@ -57,7 +57,30 @@ def _difference(output: np.ndarray, reference: np.ndarray) -> dict[str, float]:
     return {"max_lsb": max_lsb, "mean_lsb": mean_lsb, "psnr_db": psnr}
 
 
-def measure_network(name: str, size: tuple[int, int], calibration: int, rounds: int, log) -> dict[str, object]:
+def _accuracy_controlled(nncf, model, calibration_inputs: list[np.ndarray], core, max_lsb: float):
+    """NNCF's quantization with accuracy control: layers go back to floating point, most harmful first,
+    until the max |Δ| against fp32 on the calibration images (the metric: 255 minus it) grows by at most ``max_lsb``."""
+    from animevid.engine.precision import compare
+
+    fp32 = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    items = [(x, np.array(fp32(x)[0], copy=True)) for x in calibration_inputs]
+
+    def validate(compiled, data) -> float:
+        worst = 0.0
+        for x, reference in data:
+            output = np.array(compiled(x)[0], copy=True)
+            worst = max(worst, compare(torch.from_numpy(output), torch.from_numpy(reference))[0])
+        return 255.0 - worst  # 255 for fp32 itself: NNCF divides by the reference metric
+
+    dataset = nncf.Dataset(items, lambda item: item[0])
+    return nncf.quantize_with_accuracy_control(
+        model, dataset, dataset, validate, max_drop=max_lsb, drop_type=nncf.DropType.ABSOLUTE, subset_size=len(items)
+    )
+
+
+def measure_network(
+    name: str, size: tuple[int, int], calibration: int, rounds: int, log, accuracy_control: bool = False
+) -> dict[str, object]:
     import nncf
     import openvino as ov
 
@@ -79,10 +102,16 @@ def measure_network(name: str, size: tuple[int, int], calibration: int, rounds: 
     if cpu_has_native_bf16():
         runners["bf16"] = OpenVINOGenerator(generator, torch.bfloat16)
     rows: dict[str, dict[str, object]] = {label: {} for label in runners}
-    for label, options in _configs(nncf, model).items():
+    configs: dict[str, object] = dict(_configs(nncf, model))
+    if accuracy_control:
+        configs["accuracy control (max Δ ≤ 8 on the calibration images)"] = "accuracy control"
+    for label, options in configs.items():
         started = time.perf_counter()
         try:
-            quantized = nncf.quantize(model.clone(), nncf.Dataset(calibration_inputs), subset_size=calibration, **options)
+            if options == "accuracy control":
+                quantized = _accuracy_controlled(nncf, model.clone(), calibration_inputs, core, BOUND.max_lsb)
+            else:
+                quantized = nncf.quantize(model.clone(), nncf.Dataset(calibration_inputs), subset_size=calibration, **options)
         except Exception as exc:  # noqa: BLE001 - one configuration NNCF refuses must not cost the others
             rows[f"int8, {label}"] = {"status": f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
             log(f"  {name} {label}: failed ({exc})")
@@ -133,6 +162,7 @@ def main(argv: list[str] | None = None) -> Path | None:
     parser.add_argument("--calibration", type=int, default=8, help="calibration images (default 8)")
     parser.add_argument("--rounds", type=int, default=2, help="timed rounds after one warm-up (default 2)")
     parser.add_argument("--networks", default="v2,v1")
+    parser.add_argument("--accuracy-control", action="store_true", help="also NNCF's quantization with accuracy control (slow)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     args = parser.parse_args(argv)
     try:
@@ -156,7 +186,9 @@ def main(argv: list[str] | None = None) -> Path | None:
     }
     for name in [n.strip() for n in args.networks.split(",") if n.strip()]:
         print(f"int8: {name}", file=sys.stderr)
-        result["networks"][name] = measure_network(name, size, args.calibration, args.rounds, lambda m: print(m, file=sys.stderr))
+        result["networks"][name] = measure_network(
+            name, size, args.calibration, args.rounds, lambda m: print(m, file=sys.stderr), args.accuracy_control
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"int8-{time.strftime('%Y-%m-%d-%H%M%S', time.gmtime())}.json"
     path.write_text(json.dumps(result, indent=2, default=float))
