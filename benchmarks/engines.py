@@ -11,6 +11,11 @@ tests' (scale 0.5-1.5, shift ±0.2): bf16's difference with trained weights is s
 Start-up: OpenVINO's engine built with an empty cache (export to ONNX, conversion, compilation)
 and again with the cache it left; ONNX Runtime's export and session; torch.compile's first call.
 
+Peers (section ``peers``): v1 and v2 at 960x540 beside their peers' eager fp32 forward
+(:mod:`benchmarks.peers`), with OpenVINO fp32 and bf16, each one's Δ against our fp32, what
+``--dtype auto`` chose for these weights on this CPU, and a 10-second phone clip's generator time.
+``--engine-sections peers`` runs only that.
+
 Memory: each engine at each size in a fresh process (``python -m benchmarks.engines --child``):
 peak RSS (``VmHWM``) minus the RSS just before the frame, i.e. what one frame adds. Fitted as
 fixed + per-pixel bytes over the sizes: the figures :mod:`animevid.engine.memory` plans with.
