@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--engine-variants", type=_csv, help=f"engines to compare: {', '.join(engines.ALL_VARIANTS)}")
     group.add_argument("--memory-sizes", type=_sizes, help="sizes WxH of the peak-memory runs (two or more)")
     group.add_argument("--memory-variants", type=_csv, help=f"engines of the peak-memory runs: {', '.join(engines.MEMORY_VARIANTS)}")
+    group.add_argument("--engine-sections", type=_csv, help=f"what to run: {', '.join(engines.SECTIONS)} (default all)")
+    group.add_argument("--peer-size", type=_size, help="size WxH of v1 and v2 beside the peers (default 960x540)")
+    group.add_argument("--peer-rounds", type=int, help="timed rounds beside the peers (default 2)")
 
     group = parser.add_argument_group("pipeline")
     group.add_argument("--clip-size", type=_size, help="generated clip size WxH (CPU default 256x144, CUDA 1280x720)")
@@ -170,9 +173,13 @@ def _engine_settings(args: argparse.Namespace, device: torch.device) -> engines.
         unknown = [name for name in names or () if name not in known]
         if unknown:
             raise SystemExit(f"{option}: unknown {', '.join(unknown)} (use {', '.join(known)})")
+    unknown = [name for name in args.engine_sections or () if name not in engines.SECTIONS]
+    if unknown:
+        raise SystemExit(f"--engine-sections: unknown {', '.join(unknown)} (use {', '.join(engines.SECTIONS)})")
     return _override(
         settings, sizes=sizes, repeats=repeats, variants=tuple(args.engine_variants) if args.engine_variants else None,
         memory_sizes=args.memory_sizes, memory_variants=tuple(args.memory_variants) if args.memory_variants else None,
+        sections=tuple(args.engine_sections) if args.engine_sections else None, peer_size=args.peer_size, peer_rounds=args.peer_rounds,
     )  # fmt: skip
 
 

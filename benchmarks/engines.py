@@ -11,6 +11,11 @@ tests' (scale 0.5-1.5, shift ±0.2): bf16's difference with trained weights is s
 Start-up: OpenVINO's engine built with an empty cache (export to ONNX, conversion, compilation)
 and again with the cache it left; ONNX Runtime's export and session; torch.compile's first call.
 
+Peers (section ``peers``): v1 and v2 at 960x540 beside their peers' eager fp32 forward
+(:mod:`benchmarks.peers`), with OpenVINO fp32 and bf16, each one's Δ against our fp32, what
+``--dtype auto`` chose for these weights on this CPU, and a 10-second phone clip's generator time.
+``--engine-sections peers`` runs only that.
+
 Memory: each engine at each size in a fresh process (``python -m benchmarks.engines --child``):
 peak RSS (``VmHWM``) minus the RSS just before the frame, i.e. what one frame adds. Fitted as
 fixed + per-pixel bytes over the sizes: the figures :mod:`animevid.engine.memory` plans with.
@@ -43,6 +48,8 @@ ALL_VARIANTS = ("eager", "compile", "compile+bf16", "openvino", "openvino+bf16",
 MEMORY_VARIANTS = ("eager", "eager+bf16", "openvino", "openvino+bf16", "bands")
 TARGET_SIZE = (540, 960)  # the issue's targets are at a phone video frame
 TARGETS_S = {"default (exact)": 2.2, "bf16": 0.7}
+SECTIONS = ("speed", "contention", "memory", "peers")
+PHONE_CLIP_FRAMES = 300  # a 10-second phone clip at 30 frames/s
 
 
 @dataclass(frozen=True)
@@ -54,13 +61,19 @@ class EngineSettings:
     memory_sizes: tuple[tuple[int, int], ...] = ((540, 960), (1080, 1920))
     memory_variants: tuple[str, ...] = MEMORY_VARIANTS
     contention: bool = True  # OpenVINO fp32 beside a busy thread, pinned vs unpinned
+    sections: tuple[str, ...] = SECTIONS
+    peer_size: tuple[int, int] = TARGET_SIZE  # v1 and v2 beside the peers' eager forward
+    peer_rounds: int = 2
 
 
 def default_settings(device: torch.device, quick: bool) -> EngineSettings:
     """CPU only (CUDA is torch's). A full CPU run takes about 30 minutes on 2 cores."""
     if quick:
         # One export (about 15 s on 2 cores) is most of it: ONNX Runtime, which would export again, is left out.
-        return EngineSettings(((32, 32),), (1,), 1, ("eager", "openvino", "bands"), ((32, 32), (64, 64)), ("eager", "openvino"), False)
+        return EngineSettings(
+            ((32, 32),), (1,), 1, ("eager", "openvino", "bands"), ((32, 32), (64, 64)), ("eager", "openvino"), False,
+            peer_size=(32, 32), peer_rounds=1,
+        )  # fmt: skip
     return EngineSettings()
 
 
@@ -215,6 +228,93 @@ def contention(generator, log, repeats: int = 3) -> dict[str, object]:
     return {"ms_per_frame": medians, "samples_s": results, "size": size_name(*TARGET_SIZE)}
 
 
+# -- v1 and v2 beside the peers ------------------------------------------------------------------------
+
+NETWORKS = {"v2": "animegan-v2", "v1": "animegan-v1"}
+
+
+def peer_comparison(settings: EngineSettings, log) -> dict[str, object]:
+    """Each network's default (``--dtype auto``: what it chose, and why), OpenVINO fp32 and bf16 (where
+    native) beside its peer's eager fp32 forward (:mod:`benchmarks.peers`), at one size, interleaved.
+    Δ: our precisions against our OpenVINO fp32, uint8 levels (the peers compute another function)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from animevid.engine.openvino import OpenVINOGenerator, cpu_has_native_bf16
+    from animevid.engine.precision import choose_cpu_precision, compare
+    from animevid.weights.formats import random_weights
+
+    from .peers import peer
+
+    height, width = settings.peer_size
+    x = synthetic_input(height, width, torch.device("cpu"))
+    networks: dict[str, object] = {}
+    for network, architecture in NETWORKS.items():
+        generator = random_weights(architecture, "tf1", seed=0).generator().eval().requires_grad_(False)
+        peer_name, peer_generator = peer(network)
+        started = time.perf_counter()
+        choice = choose_cpu_precision(generator)  # first run: conversion, then the measurement (empty cache)
+        auto_seconds = time.perf_counter() - started
+        log(f"  peers {network}: auto chose {choice.label()} ({auto_seconds:.1f} s, conversion included)")
+        engines = {"openvino fp32": OpenVINOGenerator(generator, torch.float32)}
+        if cpu_has_native_bf16():
+            engines["openvino bf16"] = OpenVINOGenerator(generator, torch.bfloat16)
+
+        def eager(model=peer_generator) -> torch.Tensor:
+            with torch.inference_mode():
+                return model(x)
+
+        candidates = {"peer eager fp32": eager, **{name: (lambda e=engine: e(x)) for name, engine in engines.items()}}
+        outputs: dict[str, torch.Tensor] = {}
+
+        def keep(name: str, index: int, seconds: float, result: object) -> None:
+            if index == 0:
+                outputs[name] = result.detach().float()  # type: ignore[union-attr]
+
+        timings = interleaved_timings(candidates, repeats=settings.peer_rounds, device=torch.device("cpu"), warmup=1, on_warmup=keep)
+        base = timings["peer eager fp32"].median
+        rows: dict[str, object] = {}
+        for name, timing in timings.items():
+            row: dict[str, object] = {"ms_per_frame": timing.median * 1e3, "vs_peer": base / timing.median, "timing": timing.as_dict(),
+                                      "phone_clip_s": timing.median * PHONE_CLIP_FRAMES}  # fmt: skip
+            if name != "peer eager fp32":
+                max_lsb, mean_lsb, psnr = compare(outputs[name], outputs["openvino fp32"])
+                row.update(max_lsb=max_lsb, mean_lsb=mean_lsb, psnr_db=psnr)
+            rows[name] = row
+            log(f"  peers {network} {name}: {timing.median * 1e3:,.0f} ms/frame ({base / timing.median:.2f}x the peer)")
+        auto_row = "openvino bf16" if choice.dtype == torch.bfloat16 else "openvino fp32"
+        with FlopCounterMode(display=False) as counter, torch.inference_mode():
+            generator(x)
+        networks[network] = {
+            "peer": peer_name,
+            "gflop_per_frame": counter.get_total_flops() / 1e9,
+            "auto": {"dtype": choice.name, "label": choice.label(), "runs_as": auto_row, "first_run_s": auto_seconds,
+                     "measurements": [m.__dict__ for m in choice.measurements]},  # fmt: skip
+            "rows": rows,
+        }
+    return {"size": size_name(height, width), "rounds": settings.peer_rounds, "phone_clip_frames": PHONE_CLIP_FRAMES,
+            "peers_weights": "random-initialized (torch defaults), re-typed in benchmarks/peers.py", "networks": networks}  # fmt: skip
+
+
+def peers_markdown(result: dict[str, object], device_label: str) -> str:
+    rows = []
+    for network, entry in result["networks"].items():
+        auto = entry["auto"]
+        for name, row in entry["rows"].items():
+            label = f"{entry['peer']}, eager fp32 (the {network} peer)" if name == "peer eager fp32" else f"animevid {network}, {name}"
+            if name == auto["runs_as"]:
+                label += " — the default (auto)"
+            delta = f"{row['max_lsb']:.0f} / {row['mean_lsb']:.2f}" if "max_lsb" in row else "—"
+            rows.append([label, fmt(row["ms_per_frame"], 0), f"{row['vs_peer']:.2f}", delta, f"{row['phone_clip_s'] / 60:.1f} min"])
+    autos = "; ".join(f"{network}: {entry['auto']['label']}" for network, entry in result["networks"].items())
+    return "\n".join([
+        f"### v1 and v2 beside the peers, {result['size'].replace('x', '×')}, batch 1, {device_label}: median of "
+        f"{result['rounds']} interleaved rounds after a warm-up", "",
+        markdown_table(["", "ms/frame", "vs the peer", "Δ vs our fp32 max / mean (LSB)",
+                        f"{result['phone_clip_frames']} frames (10 s at 30 fps)"], rows),  # fmt: skip
+        "", f"`--dtype auto` chose — {autos}", "",
+    ])
+
+
 # -- memory, in fresh processes ----------------------------------------------------------------------
 
 
@@ -302,23 +402,30 @@ def _run(settings: EngineSettings, with_openvino: bool, log: Callable[[str], Non
     generator = seeded_generator()
     startup: dict[str, object] = {}
     log(f"engines: {', '.join(settings.variants)} at {', '.join(size_name(h, w) for h, w in settings.sizes)}")
-    engines = _openvino_engines(generator, settings.variants, startup, log) if with_openvino else {}
-    ort = _onnxruntime_session(generator, startup, log) if "onnxruntime" in settings.variants else None
+    run_speed = "speed" in settings.sections
+    engines = _openvino_engines(generator, settings.variants, startup, log) if with_openvino and run_speed else {}
+    ort = _onnxruntime_session(generator, startup, log) if "onnxruntime" in settings.variants and run_speed else None
     speed = {}
-    for (height, width), repeats in zip(settings.sizes, settings.repeats):
+    for (height, width), repeats in zip(settings.sizes, settings.repeats) if run_speed else ():
         log(f"engines: {size_name(height, width)}, {repeats} timed round(s) after {settings.warmup} warm-up")
         speed[size_name(height, width)] = time_size(height, width, settings, repeats, generator, engines, ort, log)
+    peers = None
+    if "peers" in settings.sections and with_openvino:
+        log(f"engines: v1 and v2 beside the peers at {size_name(*settings.peer_size)}, {settings.peer_rounds} round(s)")
+        peers = peer_comparison(settings, log)
     return {
         "status": "ok",
         "weights": "random, official layout; norm scales U(0.5, 1.5), shifts U(-0.2, 0.2)",
         "input": "benchmarks.table1.synthetic_input",
-        "sizes": [size_name(h, w) for h, w in settings.sizes],
+        "sections": list(settings.sections),
+        "sizes": [size_name(h, w) for h, w in settings.sizes] if run_speed else [],
         "repeats": list(settings.repeats),
         "warmup": settings.warmup,
         "startup": startup,
         "speed": speed,
-        "contention": contention(generator, log) if settings.contention and "openvino" in engines else None,
-        "memory": measure_memory(settings, log),
+        "contention": contention(generator, log) if settings.contention and "contention" in settings.sections and "openvino" in engines else None,
+        "memory": measure_memory(settings, log) if "memory" in settings.sections else not_available("not asked for (--engine-sections)"),
+        "peers": peers,
     }
 
 
@@ -339,13 +446,16 @@ def markdown(result: dict[str, object], device_label: str) -> str:
             markdown_table(["engine", "ms/frame", "vs eager", "Δ vs eager fp32 max / mean (LSB)", "pixels > 1 LSB off"], rows),
             "",
         ]
+    if result.get("peers"):
+        parts += [peers_markdown(result["peers"], device_label)]
     startup_rows = [
         [name, fmt(s.get("first_run_s"), 1) if "first_run_s" in s else s.get("status", "—"), fmt(s.get("cached_s"), 2) if "cached_s" in s else "—"]
         for name, s in result["startup"].items()
     ]  # fmt: skip
     compile_first = {size: e["compile"]["first_call_s"] for size, e in result["speed"].items() if "compile" in e}
-    parts += ["Start-up (s); OpenVINO fp32's first run exports, converts and compiles, bf16's shares that conversion:", "",
-              markdown_table(["engine", "first run", "cached"], startup_rows), ""]  # fmt: skip
+    if startup_rows:
+        parts += ["Start-up (s); OpenVINO fp32's first run exports, converts and compiles, bf16's shares that conversion:", "",
+                  markdown_table(["engine", "first run", "cached"], startup_rows), ""]  # fmt: skip
     if compile_first:
         parts += ["torch.compile first call (compilation) per size: " + ", ".join(f"{k} {v:.1f} s" for k, v in compile_first.items()), ""]
     if result.get("contention"):

@@ -118,6 +118,15 @@ def animevid_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
+@pytest.fixture(autouse=True)
+def auto_measures_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--dtype auto`` offers no faster precision in tests, as on a CPU without native bf16: a test's
+    pixels must not depend on the CPU it runs on. tests/engine/test_precision.py offers its own."""
+    from animevid.engine import precision
+
+    monkeypatch.setattr(precision, "candidates", lambda: ())
+
+
 @pytest.fixture
 def one_torch_thread():
     """One intra-op thread: on a machine shared with other jobs, OpenMP threads waiting on each

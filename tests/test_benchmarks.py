@@ -89,6 +89,20 @@ def test_engine_entries(quick_results):
         assert all(positive(point["peak_bytes"]) for point in engines["memory"][variant]["points"])
 
 
+def test_engine_peer_entries(quick_results):
+    peers = quick_results[1]["results"]["engines"]["peers"]
+    assert set(peers["networks"]) == {"v1", "v2"}
+    for entry in peers["networks"].values():
+        rows = entry["rows"]
+        assert {"peer eager fp32", "openvino fp32"} <= set(rows)
+        for row in rows.values():
+            assert positive(row["ms_per_frame"]) and positive(row["vs_peer"])
+            assert row["phone_clip_s"] == pytest.approx(row["ms_per_frame"] * 300 / 1e3)  # a 10-second clip at 30 fps
+        assert rows["peer eager fp32"]["vs_peer"] == 1.0 and rows["openvino fp32"]["max_lsb"] == 0
+        assert entry["auto"]["runs_as"] in rows and positive(entry["gflop_per_frame"])
+    assert "beside the peers" in quick_results[0].with_suffix(".md").read_text()
+
+
 def test_pipeline_entries(quick_results):
     pipeline = quick_results[1]["results"]["pipeline"]
     for name in ("a_generator_only", "b_end_to_end", "c_naive_opencv"):

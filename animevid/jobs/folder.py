@@ -158,7 +158,7 @@ def stylize_image(stylizer: Stylizer, source: Path, destination: Path, *, overwr
     image = read_image(source)
     write_image(destination, stylizer.image(image))
     engine = stylizer.engine_for(*image.shape[:2])
-    return StylizeResult("image", 1, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name, engine=engine)
+    return StylizeResult("image", 1, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_label, engine=engine)
 
 
 def stylize_folder(
@@ -220,7 +220,7 @@ def stylize_folder(
             f"{len(failures)} of {len(plan.todo)} {plan.noun} could not be read (first: {failures[0]}); the others were written"
         )
     return StylizeResult(
-        "folder", images, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_name,
+        "folder", images, time.perf_counter() - start, str(stylizer.device), stylizer.dtype_label,
         batch_size=max((video.batch_size for video in videos), default=1), skipped=plan.skipped,
         engine=stylizer.engine, videos=len(videos), frames=sum(video.count for video in videos),
         deflicker=video_options.deflicker_summary() if videos else "",

@@ -236,6 +236,8 @@ def stylize_video_parallel(
     for warning in plan.warnings:  # as the single-process job says them (a stream re-encoded or dropped, ...)
         logger.warning(warning)
     slots = resolve_slots(parallel)
+    # Decided here, once, before the job's key: every segment, resumed ones too, runs the same precision.
+    inference, dtype_label = decide_for_workers(weights, inference, slots)
     duration = plan.info.duration or 0
     count = max(len(slots), math.ceil(duration / parallel.segment_seconds))
     segments = plan_segments(source, video, count)
@@ -281,9 +283,34 @@ def stylize_video_parallel(
     )  # fmt: skip
     shutil.rmtree(work, ignore_errors=True)
     return StylizeResult(
-        "video", frames, time.perf_counter() - started, ",".join(sorted(set(slots))), inference.dtype,
+        "video", frames, time.perf_counter() - started, ",".join(sorted(set(slots))), dtype_label or inference.dtype,
         video.batch_size or 1, workers=_per_worker(ordered), reused=reused, deflicker=video.deflicker_summary(),
     )  # fmt: skip
+
+
+def decide_for_workers(weights: str | os.PathLike, options: InferenceOptions, devices: list[str]) -> tuple[InferenceOptions, str | None]:
+    """``--dtype auto`` decided once in the parent of worker processes on the CPU: the options with the
+    chosen dtype made explicit (the workers obey it, and do not measure side by side, each timing
+    the other's load) and the summary's label; ``options`` unchanged and None where auto measures nothing."""
+    if options.dtype != "auto" or any(not device.startswith("cpu") for device in devices):
+        return options, None
+    import torch
+
+    from ..engine.precision import PrecisionChoice, candidates, choose_cpu_precision
+    from ..engine.stylizer import resolve_engine
+    from ..weights.formats import load_generator
+
+    if resolve_engine(options.engine, torch.device("cpu"), options.compile) != "openvino":
+        return options, None
+    try:
+        if candidates():
+            choice = choose_cpu_precision(load_generator(weights, semantics=options.semantics).eval().requires_grad_(False))
+        else:
+            choice = PrecisionChoice(torch.float32, "no native bf16 on this CPU")
+    except Exception as exc:  # noqa: BLE001 - fp32 is always right; a failed measurement must not cost the job
+        logger.warning("could not measure the faster precisions (%s); running float32", str(exc).splitlines()[0][:200])
+        return dataclasses.replace(options, dtype="float32"), None
+    return dataclasses.replace(options, dtype=choice.name), choice.label()
 
 
 _GLOBAL_HEADER_FORMATS = ("mp4", "mov", "matroska", "webm")  # muxers that want parameter sets in the extradata

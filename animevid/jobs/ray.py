@@ -296,7 +296,7 @@ def stylize_file_task(weights: WeightsHandle, task: FileTask, data: bytes) -> Fi
         except AnimevidError as exc:
             raise _portable(exc, {str(source): task.name}) from None
     return FileOutput(
-        output, frames, time.perf_counter() - started, worker_name(), str(stylizer.device), stylizer.dtype_name, engine,
+        output, frames, time.perf_counter() - started, worker_name(), str(stylizer.device), stylizer.dtype_label, engine,
         batch_size,
     )  # fmt: skip
 

@@ -125,7 +125,7 @@ def run_video_job(
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted; nothing was written to {destination}") from None
     return StylizeResult(
-        "video", frames, time.perf_counter() - started, str(stylizer.device), stylizer.dtype_name, batch_size,
+        "video", frames, time.perf_counter() - started, str(stylizer.device), stylizer.dtype_label, batch_size,
         engine=stylizer.engine_for(height, width, batch_size), deflicker=options.deflicker_summary(),
     )
 
