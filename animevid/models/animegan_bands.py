@@ -123,20 +123,33 @@ def bands(height: int, width: int, band_pixels: int = BAND_PIXELS) -> Iterator[t
 
 
 class NormStatistics:
-    """Per-channel sums of a layer's output, band by band, in float64: its instance norm's mean and variance."""
+    """Sums of a layer's output, band by band, in float64: its norm's mean and variance.
 
-    def __init__(self, channels: int, device: torch.device) -> None:
-        self.sum = torch.zeros(channels, dtype=torch.float64, device=device)
-        self.squares = torch.zeros(channels, dtype=torch.float64, device=device)
+    Per channel for an instance norm; with ``across_channels`` one mean and variance over (C, H, W),
+    for AnimeGANv2's layer norm (a GroupNorm with one group), whose scale and offset stay per channel.
+    """
+
+    def __init__(self, channels: int, device: torch.device, across_channels: bool = False) -> None:
+        self.across_channels = across_channels
+        size = 1 if across_channels else channels
+        self.sum = torch.zeros(size, dtype=torch.float64, device=device)
+        self.squares = torch.zeros(size, dtype=torch.float64, device=device)
         self.count = 0
 
     def add(self, band: torch.Tensor) -> None:
         wide = band.to(torch.float64)
-        self.sum += wide.sum(dim=(0, 2, 3))
-        self.squares += wide.square().sum(dim=(0, 2, 3))
-        self.count += band.shape[2] * band.shape[3]
+        dims = (0, 1, 2, 3) if self.across_channels else (0, 2, 3)
+        self.sum += wide.sum(dim=dims)
+        self.squares += wide.square().sum(dim=dims)
+        self.count += band.shape[2] * band.shape[3] * (band.shape[1] if self.across_channels else 1)
 
-    def affine(self, norm: nn.InstanceNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    @classmethod
+    def for_norm(cls, norm: nn.Module, channels: int, device: torch.device) -> "NormStatistics":
+        if isinstance(norm, nn.GroupNorm) and norm.num_groups != 1:
+            raise ValueError(f"band statistics cover instance norms and one-group norms, not {norm.num_groups} groups")
+        return cls(channels, device, across_channels=isinstance(norm, nn.GroupNorm))
+
+    def affine(self, norm: nn.InstanceNorm2d | nn.GroupNorm) -> tuple[torch.Tensor, torch.Tensor]:
         """(scale, shift), (1, C, 1, 1) each: ``norm(x) == x * scale + shift`` over the whole image."""
         mean = self.sum / self.count
         variance = (self.squares / self.count - mean.square()).clamp_(min=0.0)  # biased, as instance norm
@@ -153,7 +166,7 @@ class Layer:
     channels: int
     height: int
     width: int
-    norm: nn.InstanceNorm2d | None
+    norm: nn.InstanceNorm2d | nn.GroupNorm | None
     activation: bool  # LeakyReLU(0.2) after the norm
 
 
@@ -173,7 +186,7 @@ class Recomputed:
         self.channels, self.height, self.width = layer.channels, layer.height, layer.width
         self._scale = self._shift = None
         if layer.norm is not None:
-            statistics = NormStatistics(layer.channels, device)
+            statistics = NormStatistics.for_norm(layer.norm, layer.channels, device)
             for start, stop in bands(layer.height, layer.width, band_pixels):
                 statistics.add(layer.compute(start, stop))
             self._scale, self._shift = statistics.affine(layer.norm)
@@ -185,7 +198,7 @@ class Recomputed:
 def held(layer: Layer, band_pixels: int, like: torch.Tensor) -> Whole:
     """Compute ``layer`` into one tensor, band by band, then normalize it in place."""
     out = like.new_empty((1, layer.channels, layer.height, layer.width))
-    statistics = NormStatistics(layer.channels, like.device) if layer.norm is not None else None
+    statistics = NormStatistics.for_norm(layer.norm, layer.channels, like.device) if layer.norm is not None else None
     for start, stop in bands(layer.height, layer.width, band_pixels):
         band = layer.compute(start, stop)
         out[:, :, start:stop] = band
