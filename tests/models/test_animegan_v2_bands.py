@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,6 +13,7 @@ import torch.nn.functional as F
 from animevid.models import AnimeGANv2Generator
 from animevid.models.animegan_bands import NormStatistics, Whole
 from animevid.models.animegan_v2_bands import AlignedResized, BandedAnimeGANv2
+from tests import CHECKOUT
 from tests.conftest import random_generator_weights
 
 
@@ -62,3 +67,25 @@ def test_aligned_resize_rows_are_the_align_corners_interpolation(size, rows):
     x = torch.randn(1, 2, 6, 8)
     expected = F.interpolate(x, size=size, mode="bilinear", align_corners=True)[:, :, rows[0] : rows[1]]
     assert torch.allclose(AlignedResized(Whole(x), *size, x.device).rows(*rows), expected, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak RSS is read from /proc (Linux)")
+def test_a_12_megapixel_v2_photo_is_stylized_in_8_gb(tmp_path):
+    """4032x3024, a phone photo, with a v2 style: the whole-image forward peaked at 22 GB (OpenVINO)."""
+    from animevid.imageio import read_image, write_image
+    from animevid.weights.formats import save_weights
+    from tests.conftest import make_image
+    from tests.models.test_animegan_bands import _CLI_WITH_PEAK_RSS
+
+    photo, weights = tmp_path / "photo.jpg", tmp_path / "v2.safetensors"
+    write_image(photo, make_image(3024, 4032))
+    save_weights(random_generator_weights(5, "animegan-v2", "tf1"), weights, style="v2", source="tests")
+    command = [sys.executable, "-c", _CLI_WITH_PEAK_RSS, "stylize", str(photo), str(tmp_path / "out.png"), "--weights", str(weights)]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=3600, cwd=CHECKOUT)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "band by band" in completed.stderr
+    peak_kib = int(completed.stderr.rsplit("peak_rss_kib", 1)[1].split()[0])
+    print(f"12 MP v2 photo: peak RSS {peak_kib / 2**20:.2f} GiB; {completed.stderr.strip().splitlines()[-2]}")
+    assert peak_kib <= 8 * 2**20
+    assert read_image(tmp_path / "out.png").shape == (3024, 4032, 3)
