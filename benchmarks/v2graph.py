@@ -42,7 +42,7 @@ class V2GraphSettings:
     warmup: int = 1
     graphs: tuple[str, ...] = ("v2 before", "v2 now", "v1")
     ways: bool = True  # two requests in flight, static shape
-    frames_in_flight: int = 6
+    frames_in_flight: int = 4
 
 
 def default_settings(device: torch.device, quick: bool) -> V2GraphSettings:
