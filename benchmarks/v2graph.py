@@ -71,12 +71,14 @@ def _generator(name: str):
     return random_weights(architecture, "tf1", seed=0).generator().eval()
 
 
-def _compile(generator, config: dict[str, object], *, before: bool = False, shape: tuple[int, ...] | None = None):
+def _compile(generator, config: dict[str, object], *, before: bool = False, shape: tuple[int, ...] | None = None, onnx: bytes | None = None):
     from animevid.engine.onnx_export import onnx_model_bytes
     from animevid.engine.openvino import openvino_core
 
-    with _norms_exported_as_group_norm() if before else contextlib.nullcontext():
-        model = openvino_core().read_model(onnx_model_bytes(generator), b"")
+    if onnx is None:
+        with _norms_exported_as_group_norm() if before else contextlib.nullcontext():
+            onnx = onnx_model_bytes(generator)
+    model = openvino_core().read_model(onnx, b"")
     if shape is not None:
         model.reshape({model.inputs[0]: list(shape)})
     return openvino_core().compile_model(model, "CPU", config)
@@ -174,12 +176,15 @@ def run(device: torch.device, settings: V2GraphSettings, log: Callable[[str], No
 
 def _ways(x: np.ndarray, threads: int, settings: V2GraphSettings, log: Callable[[str], None]) -> dict[str, float]:
     """v2 (now): frames per second one request at a time, two in flight, and with a static shape."""
+    from animevid.engine.onnx_export import onnx_model_bytes
+
     generator = _generator("v2")
     log("v2: one request with every thread, two requests in flight, a static input shape")
-    dynamic = _compile(generator, _latency_config(threads))
-    static = _compile(generator, _latency_config(threads), shape=x.shape)
+    onnx = onnx_model_bytes(generator)
+    dynamic = _compile(generator, _latency_config(threads), onnx=onnx)
+    static = _compile(generator, _latency_config(threads), shape=x.shape, onnx=onnx)
     throughput_config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "THROUGHPUT", "NUM_STREAMS": 2, "INFERENCE_NUM_THREADS": threads}
-    two = _compile(generator, throughput_config)
+    two = _compile(generator, throughput_config, onnx=onnx)
     rounds = {"one request": [], "two in flight": [], "static shape": []}
     dynamic_request, static_request = dynamic.create_infer_request(), static.create_infer_request()
     for _ in range(2):  # interleaved rounds
