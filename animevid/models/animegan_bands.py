@@ -39,6 +39,11 @@ BAND_PIXELS = 1 << 18
 # Bytes per (padded) input pixel held whole at the peak, in fp32: a 64-channel full-resolution
 # tensor (256 B) plus a 128-channel half-resolution one (128 channels / 4 pixels * 4 B = 128 B).
 HELD_BYTES_PER_PIXEL = 384
+# Bytes per band of one layer's output: below glibc's largest mmap threshold (32 MiB), the band
+# temporaries are then reused from the heap instead of being mapped afresh and page-faulted in for
+# every band (at 12 MP those faults cost as much CPU time as the arithmetic), while a band of the
+# widest full-resolution layer (64 channels, 4032 pixels) still has 24 rows.
+BAND_BYTES = 24 << 20
 
 
 class Rows(Protocol):
@@ -115,9 +120,10 @@ def reflected_rows(source: Rows, start: int, stop: int) -> torch.Tensor:
     return band.index_select(2, (index - first).to(band.device))
 
 
-def bands(height: int, width: int, band_pixels: int = BAND_PIXELS) -> Iterator[tuple[int, int]]:
-    """(start, stop) row ranges covering ``height`` rows, about ``band_pixels`` pixels each."""
-    step = max(1, band_pixels // max(1, width))
+def bands(height: int, width: int, band_pixels: int = BAND_PIXELS, channels: int = 1) -> Iterator[tuple[int, int]]:
+    """(start, stop) row ranges covering ``height`` rows, about ``band_pixels`` pixels each, and a band
+    of ``channels`` float32 channels at most :data:`BAND_BYTES`."""
+    step = max(1, min(band_pixels, BAND_BYTES // (4 * max(1, channels))) // max(1, width))
     for start in range(0, height, step):
         yield start, min(height, start + step)
 
@@ -192,7 +198,7 @@ class Recomputed:
         self._scale = self._shift = None
         if layer.norm is not None:
             statistics = NormStatistics.for_norm(layer.norm, layer.channels, device)
-            for start, stop in bands(layer.height, layer.width, band_pixels):
+            for start, stop in bands(layer.height, layer.width, band_pixels, layer.channels):
                 statistics.add(layer.compute(start, stop))
             self._scale, self._shift = statistics.affine(layer.norm)
 
@@ -204,7 +210,7 @@ def held(layer: Layer, band_pixels: int, like: torch.Tensor) -> Whole:
     """Compute ``layer`` into one tensor, band by band, then normalize it in place."""
     out = like.new_empty((1, layer.channels, layer.height, layer.width))
     statistics = NormStatistics.for_norm(layer.norm, layer.channels, like.device) if layer.norm is not None else None
-    for start, stop in bands(layer.height, layer.width, band_pixels):
+    for start, stop in bands(layer.height, layer.width, band_pixels, layer.channels):
         band = layer.compute(start, stop)
         out[:, :, start:stop] = band
         if statistics is not None:
@@ -323,7 +329,7 @@ class BandedAnimeGAN:
         """Down-Conv: stride-2 DSConv + (resize to half → DSConv), each normalized and activated, summed."""
         resized = self._recomputed(separable(down.resized, EveryOther(source)))
         out = self._held(separable(down.strided, source))
-        for start, stop in bands(out.height, out.width, self.band_pixels):
+        for start, stop in bands(out.height, out.width, self.band_pixels, out.channels):
             out.tensor[:, :, start:stop] += resized.rows(start, stop)
         return out
 
