@@ -60,7 +60,8 @@ CPU_FOOTPRINTS: dict[tuple[str, torch.dtype], Footprint] = {
 # the 3-channel input and output copies, and the bands' temporaries, which stop growing once an
 # image is larger than a band. Fitted through the two points that bound it from above: 1,933 MiB
 # added at 1920x1080 (python -m benchmarks --only engines, v1) and the whole process's peak RSS at
-# 4032x3024 (6.64 GiB for v1, tests/models/test_animegan_bands.py; 5.75 GiB for v2,
+# 4032x3024 (6.64 GiB for v1 then, tests/models/test_animegan_bands.py; since the statistics make no
+# copies and bands are capped at BAND_BYTES, 5.13 GiB for v1 and 5.33 GiB for v2,
 # tests/models/test_animegan_v2_bands.py), so it over-estimates small images (960x540:
 # 1.16 GiB against 896 MiB measured) and fits a 12 MP photo in 8 GB.
 BANDS_FOOTPRINT = Footprint(938 * MIB, 504.0)
