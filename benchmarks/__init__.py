@@ -5,4 +5,4 @@ Run ``python -m benchmarks --help``. Each part prints markdown tables; the run w
 (with the machine it ran on) to ``benchmarks/results/`` or ``--out``.
 """
 
-PARTS = ("table1", "engines", "pipeline", "encoders", "workers", "stages", "cuda", "train", "datasets", "temporal")
+PARTS = ("table1", "engines", "v2graph", "pipeline", "encoders", "workers", "stages", "cuda", "train", "datasets", "temporal")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from . import PARTS, cuda, datasets, encoders, engines, pipeline, stages, table1, temporal, training, workers
+from . import PARTS, cuda, datasets, encoders, engines, pipeline, stages, table1, temporal, training, v2graph, workers
 from .common import RESULTS_DIR, ResultsFile, load_average, machine_line, not_available, parse_size
 
 
@@ -219,6 +219,7 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = 
             batch_size=args.batch_size, memory_seconds=args.memory_seconds, repeats=args.pipeline_repeats,
         ),
         "stages": lambda: stages.default_settings(device, args.quick),
+        "v2graph": lambda: v2graph.default_settings(device, args.quick),
         "cuda": lambda: _override(cuda.default_settings(device, args.quick), compile_mode=args.cuda_compile),
         "encoders": lambda: _override(
             encoders.default_settings(device, args.quick), size=args.encoder_size, seconds=args.encoder_seconds,
@@ -236,7 +237,7 @@ def main(argv: Sequence[str] | None = None, log: Callable[[str], None] | None = 
     }  # fmt: skip
     modules = {
         "table1": table1, "engines": engines, "pipeline": pipeline, "encoders": encoders, "workers": workers, "stages": stages,
-        "cuda": cuda, "train": training, "datasets": datasets, "temporal": temporal,
+        "cuda": cuda, "train": training, "datasets": datasets, "temporal": temporal, "v2graph": v2graph,
     }  # fmt: skip
     settings = {part: settings_by_part[part]() for part in parts}
 

@@ -103,6 +103,13 @@ def test_engine_peer_entries(quick_results):
     assert "beside the peers" in quick_results[0].with_suffix(".md").read_text()
 
 
+def test_v2graph_entries(quick_results):
+    v2graph = quick_results[1]["results"]["v2graph"]
+    now = v2graph["graphs"]["v2 now"]
+    assert positive(now["ms_per_frame"]) and now["vs_torch_fp32"]["max_lsb"] <= 1
+    assert now["runtime_layer_types"]["MVN"] == 24 and positive(sum(now["profile_ms_by_type"].values()))
+
+
 def test_pipeline_entries(quick_results):
     pipeline = quick_results[1]["results"]["pipeline"]
     for name in ("a_generator_only", "b_end_to_end", "c_naive_opencv"):

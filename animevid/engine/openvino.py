@@ -2,7 +2,9 @@
 
 On the CPU OpenVINO runs this network faster than torch (eager or compiled) at the same
 precision: its convolutions, instance norms and resizes are fused into fewer passes over memory
-(measured side by side by ``python -m benchmarks --only engines``).
+(measured side by side by ``python -m benchmarks --only engines``). AnimeGANv2's layer norms are
+exported in the form OpenVINO fuses into one MVN (see :class:`animevid.models.animegan_v2.LayerNorm`
+and ``python -m benchmarks.v2graph``).
 
 * **Cache.** The converted model (OpenVINO IR, fp32 weights) is kept under
   ``<animevid home>/cache/openvino/`` (``$ANIMEVID_CACHE/openvino`` when set), keyed by

@@ -30,6 +30,8 @@ from ..options import AUTO_COMPILE_MIN_FRAMES, ENGINES, InferenceOptions
 from .tuning import CUDA as CUDA_TUNING
 from ..models.animegan import AnimeGANGenerator
 from ..models.animegan_bands import BandedAnimeGAN
+from ..models.animegan_v2 import AnimeGANv2Generator
+from ..models.animegan_v2_bands import BandedAnimeGANv2
 from ..weights.formats import load_generator
 
 if TYPE_CHECKING:
@@ -376,7 +378,7 @@ class Stylizer:
         if larger:
             return larger[0]
         if key not in self._plans:
-            bands = isinstance(self.generator, AnimeGANGenerator)
+            bands = isinstance(self.generator, (AnimeGANGenerator, AnimeGANv2Generator))
             self._plans[key] = plan_frame(self.engine, self.dtype, self.device, height, width, batch_size, bands=bands)
             if self._plans[key].executor == "bands":
                 logger.info("%dx%d frames do not fit in memory whole: running the generator band by band", width, height)
@@ -412,7 +414,8 @@ class Stylizer:
         if size != (height, width):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
         if plan.executor == "bands":
-            y = BandedAnimeGAN(self.generator)(x)  # exact, fp32
+            banded = BandedAnimeGANv2 if isinstance(self.generator, AnimeGANv2Generator) else BandedAnimeGAN
+            y = banded(self.generator)(x)  # exact, fp32
         elif self.dtype == torch.float32 or self._openvino is not None:  # OpenVINO has its own precision setting
             y = self._generate(x)
         else:

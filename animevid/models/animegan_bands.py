@@ -39,6 +39,11 @@ BAND_PIXELS = 1 << 18
 # Bytes per (padded) input pixel held whole at the peak, in fp32: a 64-channel full-resolution
 # tensor (256 B) plus a 128-channel half-resolution one (128 channels / 4 pixels * 4 B = 128 B).
 HELD_BYTES_PER_PIXEL = 384
+# Bytes per band of one layer's output: below glibc's largest mmap threshold (32 MiB), the band
+# temporaries are then reused from the heap instead of being mapped afresh and page-faulted in for
+# every band (at 12 MP those faults cost as much CPU time as the arithmetic), while a band of the
+# widest full-resolution layer (64 channels, 4032 pixels) still has 24 rows.
+BAND_BYTES = 24 << 20
 
 
 class Rows(Protocol):
@@ -115,28 +120,47 @@ def reflected_rows(source: Rows, start: int, stop: int) -> torch.Tensor:
     return band.index_select(2, (index - first).to(band.device))
 
 
-def bands(height: int, width: int, band_pixels: int = BAND_PIXELS) -> Iterator[tuple[int, int]]:
-    """(start, stop) row ranges covering ``height`` rows, about ``band_pixels`` pixels each."""
-    step = max(1, band_pixels // max(1, width))
+def bands(height: int, width: int, band_pixels: int = BAND_PIXELS, channels: int = 1) -> Iterator[tuple[int, int]]:
+    """(start, stop) row ranges covering ``height`` rows, about ``band_pixels`` pixels each, and a band
+    of ``channels`` float32 channels at most :data:`BAND_BYTES`."""
+    step = max(1, min(band_pixels, BAND_BYTES // (4 * max(1, channels))) // max(1, width))
     for start in range(0, height, step):
         yield start, min(height, start + step)
 
 
 class NormStatistics:
-    """Per-channel sums of a layer's output, band by band, in float64: its instance norm's mean and variance."""
+    """Sums of a layer's output, band by band, in float64: its norm's mean and variance.
 
-    def __init__(self, channels: int, device: torch.device) -> None:
-        self.sum = torch.zeros(channels, dtype=torch.float64, device=device)
-        self.squares = torch.zeros(channels, dtype=torch.float64, device=device)
+    Per channel for an instance norm; with ``across_channels`` one mean and variance over (C, H, W),
+    for AnimeGANv2's layer norm (a GroupNorm with one group), whose scale and offset stay per channel.
+    """
+
+    def __init__(self, channels: int, device: torch.device, across_channels: bool = False) -> None:
+        self.across_channels = across_channels
+        size = 1 if across_channels else channels
+        self.sum = torch.zeros(size, dtype=torch.float64, device=device)
+        self.squares = torch.zeros(size, dtype=torch.float64, device=device)
         self.count = 0
 
     def add(self, band: torch.Tensor) -> None:
-        wide = band.to(torch.float64)
-        self.sum += wide.sum(dim=(0, 2, 3))
-        self.squares += wide.square().sum(dim=(0, 2, 3))
-        self.count += band.shape[2] * band.shape[3]
+        # Each row is reduced in the band's own precision (torch sums float rows pairwise: about 1e-7
+        # relative), the rows in float64. Neither makes a copy of the band: a float64 copy and its
+        # square were four times the band in fresh memory per band, and at 12 MP the page faults of
+        # those allocations took as much time as the arithmetic.
+        row_sums = band.sum(dim=3).double()  # (B, C, H)
+        row_squares = torch.linalg.vector_norm(band, dim=3).double().square()
+        dims = (0, 1, 2) if self.across_channels else (0, 2)
+        self.sum += row_sums.sum(dim=dims)
+        self.squares += row_squares.sum(dim=dims)
+        self.count += band.shape[2] * band.shape[3] * (band.shape[1] if self.across_channels else 1)
 
-    def affine(self, norm: nn.InstanceNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    @classmethod
+    def for_norm(cls, norm: nn.Module, channels: int, device: torch.device) -> "NormStatistics":
+        if isinstance(norm, nn.GroupNorm) and norm.num_groups != 1:
+            raise ValueError(f"band statistics cover instance norms and one-group norms, not {norm.num_groups} groups")
+        return cls(channels, device, across_channels=isinstance(norm, nn.GroupNorm))
+
+    def affine(self, norm: nn.InstanceNorm2d | nn.GroupNorm) -> tuple[torch.Tensor, torch.Tensor]:
         """(scale, shift), (1, C, 1, 1) each: ``norm(x) == x * scale + shift`` over the whole image."""
         mean = self.sum / self.count
         variance = (self.squares / self.count - mean.square()).clamp_(min=0.0)  # biased, as instance norm
@@ -153,7 +177,7 @@ class Layer:
     channels: int
     height: int
     width: int
-    norm: nn.InstanceNorm2d | None
+    norm: nn.InstanceNorm2d | nn.GroupNorm | None
     activation: bool  # LeakyReLU(0.2) after the norm
 
 
@@ -173,8 +197,8 @@ class Recomputed:
         self.channels, self.height, self.width = layer.channels, layer.height, layer.width
         self._scale = self._shift = None
         if layer.norm is not None:
-            statistics = NormStatistics(layer.channels, device)
-            for start, stop in bands(layer.height, layer.width, band_pixels):
+            statistics = NormStatistics.for_norm(layer.norm, layer.channels, device)
+            for start, stop in bands(layer.height, layer.width, band_pixels, layer.channels):
                 statistics.add(layer.compute(start, stop))
             self._scale, self._shift = statistics.affine(layer.norm)
 
@@ -185,8 +209,8 @@ class Recomputed:
 def held(layer: Layer, band_pixels: int, like: torch.Tensor) -> Whole:
     """Compute ``layer`` into one tensor, band by band, then normalize it in place."""
     out = like.new_empty((1, layer.channels, layer.height, layer.width))
-    statistics = NormStatistics(layer.channels, like.device) if layer.norm is not None else None
-    for start, stop in bands(layer.height, layer.width, band_pixels):
+    statistics = NormStatistics.for_norm(layer.norm, layer.channels, like.device) if layer.norm is not None else None
+    for start, stop in bands(layer.height, layer.width, band_pixels, layer.channels):
         band = layer.compute(start, stop)
         out[:, :, start:stop] = band
         if statistics is not None:
@@ -305,7 +329,7 @@ class BandedAnimeGAN:
         """Down-Conv: stride-2 DSConv + (resize to half → DSConv), each normalized and activated, summed."""
         resized = self._recomputed(separable(down.resized, EveryOther(source)))
         out = self._held(separable(down.strided, source))
-        for start, stop in bands(out.height, out.width, self.band_pixels):
+        for start, stop in bands(out.height, out.width, self.band_pixels, out.channels):
             out.tensor[:, :, start:stop] += resized.rows(start, stop)
         return out
 

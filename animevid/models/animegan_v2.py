@@ -45,6 +45,30 @@ NORM_EPS = {"tf1": 1e-12, "pytorch": 1e-5}  # tf.contrib layer_norm's fixed epsi
 LRELU_SLOPE = 0.2
 
 
+class LayerNorm(nn.GroupNorm):
+    """The v2 layer norm: over (C, H, W) of each sample, one scale and offset per channel (a GroupNorm
+    with one group, which is how torch runs it fastest).
+
+    In an ONNX export it is written as its plain formula instead, ``(x - mean) / sqrt(var + eps)`` with
+    mean and biased variance over (C, H, W), then the per-channel affine: OpenVINO fuses that pattern,
+    affine and following LeakyReLU included, into one ``MVN`` on its blocked layout, while the
+    ``GroupNormalization`` node torch emits for a GroupNorm is decomposed into reshapes to a flat
+    (1, 1, C·H·W) view, each forcing layout reorders (``python -m benchmarks.v2graph``).
+    """
+
+    def __init__(self, channels: int, eps: float) -> None:
+        super().__init__(1, channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.onnx.is_in_onnx_export():
+            return super().forward(x)
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        centred = x - mean
+        variance = centred.pow(2).mean(dim=(1, 2, 3), keepdim=True)
+        normalized = centred / torch.sqrt(variance + self.eps)
+        return normalized * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
 class ConvNormLReLU(nn.Module):
     """Conv-Block: reflect pad → conv without bias → layer norm → LeakyReLU(0.2)."""
 
@@ -54,7 +78,7 @@ class ConvNormLReLU(nn.Module):
         half = kernel_size // 2
         self.padding = (0, 1, 0, 1) if stride == 2 else (half,) * 4
         self.conv = nn.Conv2d(in_ch, out_ch, kernel_size, stride=stride, bias=False)
-        self.norm = nn.GroupNorm(1, out_ch, eps=norm_eps)  # layer norm over (C, H, W), affine per channel
+        self.norm = LayerNorm(out_ch, norm_eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if any(self.padding):
@@ -76,10 +100,10 @@ class InvertedResBlock(nn.Module):
         self.expand = ConvNormLReLU(in_ch, hidden, norm_eps, kernel_size=1)
         # dw
         self.depthwise = nn.Conv2d(hidden, hidden, 3, groups=hidden, bias=True)
-        self.depthwise_norm = nn.GroupNorm(1, hidden, eps=norm_eps)
+        self.depthwise_norm = LayerNorm(hidden, norm_eps)
         # pw-linear
         self.project = nn.Conv2d(hidden, out_ch, 1, bias=False)
-        self.project_norm = nn.GroupNorm(1, out_ch, eps=norm_eps)
+        self.project_norm = LayerNorm(out_ch, norm_eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.expand(x)

@@ -109,3 +109,43 @@ def test_a_video_too_large_is_refused_before_any_work(tmp_path, monkeypatch, ran
     result = run_cli("stylize", source, tmp_path / "out.mp4", "--weights", random_weights, "--engine", "torch")
     assert_one_line_error(result, "a 64x48 image needs about", "--max-side")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
+
+
+@pytest.fixture(scope="module")
+def v2_weights(tmp_path_factory):
+    from animevid.weights.formats import save_weights
+    from tests.conftest import random_generator_weights
+
+    return save_weights(random_generator_weights(3, "animegan-v2", "tf1"), tmp_path_factory.mktemp("v2") / "v2.safetensors", style="v2", source="tests")
+
+
+def test_a_12_megapixel_v2_photo_runs_band_by_band_within_8_gb(monkeypatch, v2_weights):
+    limit_memory(monkeypatch, 8 * GIB)
+    stylizer = Stylizer.from_weights(v2_weights, InferenceOptions(device="cpu", engine="torch"))
+    plan = stylizer.memory_plan(3024, 4032)
+    assert plan.executor == "bands" and plan.need_bytes <= usable(8 * GIB)
+    assert stylizer.engine_for(3024, 4032) == "torch (band by band)"
+
+
+def test_a_24_megapixel_v2_photo_is_refused_with_the_max_side_that_fits(monkeypatch, v2_weights):
+    limit_memory(monkeypatch, 8 * GIB)
+    stylizer = Stylizer.from_weights(v2_weights, InferenceOptions(device="cpu", engine="torch"))
+    with pytest.raises(DeviceError) as refusal:
+        stylizer.memory_plan(4000, 6000)
+    message = str(refusal.value)
+    assert "6000x4000" in message and "\n" not in message
+    max_side = int(message.rsplit("--max-side ", 1)[1].split()[0])
+    assert 4032 <= max_side < 6000  # at least a 12 MP photo's side fits
+    fitted = Stylizer.from_weights(v2_weights, InferenceOptions(device="cpu", engine="torch", max_side=max_side))
+    assert fitted.memory_plan(4000, 6000).executor == "bands"
+
+
+def test_a_v2_photo_too_large_is_refused_before_any_work(tmp_path, monkeypatch, v2_weights):
+    photo = tmp_path / "photo.png"
+    write_image(photo, make_image(48, 64))
+    limit_memory(monkeypatch, 2 * GIB)
+    monkeypatch.setattr(memory, "CPU_FOOTPRINTS", {key: memory.Footprint(0, 2e7) for key in CPU_FOOTPRINTS})
+    monkeypatch.setattr(memory, "BANDS_FOOTPRINT", memory.Footprint(0, 2e7))
+    result = run_cli("stylize", photo, tmp_path / "out.png", "--weights", v2_weights, "--engine", "torch")
+    assert_one_line_error(result, "a 64x48 image needs about", "--max-side")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]

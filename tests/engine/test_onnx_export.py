@@ -169,3 +169,14 @@ def test_the_function_digest_covers_plain_attributes_and_tensors():
     assert function_digest(norm(1e-5)) == function_digest(norm(1e-5))
     assert function_digest(norm(1e-5)) != function_digest(norm(1e-12))  # an attribute, not a tensor
     assert function_digest(norm(1e-5)) != function_digest(norm(1e-5, seed=1))  # a tensor
+
+
+def test_the_function_digest_changes_with_the_export_format(monkeypatch):
+    """A new way of exporting the same network (v2's norms as MVN-shaped formulas) must not reuse
+    conversions cached from the old graph."""
+    from animevid.engine import onnx_export
+
+    network = torch.nn.Conv2d(3, 3, 1)
+    before = onnx_export.function_digest(network)
+    monkeypatch.setattr(onnx_export, "EXPORT_FORMAT", onnx_export.EXPORT_FORMAT - 1)
+    assert onnx_export.function_digest(network) != before
