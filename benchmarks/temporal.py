@@ -37,6 +37,8 @@ import cv2
 import numpy as np
 import torch
 
+from animevid.options import DEFAULT_DEFLICKER_STRENGTH
+
 from .common import fmt, markdown_table
 from .engines import _empty_cache
 
@@ -52,7 +54,7 @@ MIN_MASKED_FRACTION = 0.1
 class TemporalSettings:
     size: tuple[int, int] = (540, 960)  # (height, width): clips, stage cost and generator cost
     frames: int = 24
-    strengths: tuple[float, ...] = (0.2, 0.25, 0.3, 0.5)
+    strengths: tuple[float, ...] = (0.2, 0.22, 0.25, 0.3, 0.5)
     generator_size: tuple[int, int] = (270, 480)  # the random-weight runs (the generator is slow on a CPU)
     generator_frames: int = 12
     timing_repeats: int = 3  # generator frames timed at ``size`` after a warm-up
@@ -62,9 +64,9 @@ def default_settings(device: torch.device, quick: bool) -> TemporalSettings:
     """CPU: 960x540, 24 frames, four strengths. CUDA: whether the flow (host, decoder thread) keeps up with
     the generator at 1080p: 8 frames, the default strength only (about a minute of host work)."""
     if quick:
-        return TemporalSettings((96, 128), 4, (0.2,), (96, 128), 3, 1)  # one generator size: one OpenVINO compilation
+        return TemporalSettings((96, 128), 4, (DEFAULT_DEFLICKER_STRENGTH,), (96, 128), 3, 1)  # one generator size: one OpenVINO compilation
     if device.type == "cuda":
-        return TemporalSettings((1080, 1920), 8, (0.2,), (540, 960), 8, 5)
+        return TemporalSettings((1080, 1920), 8, (DEFAULT_DEFLICKER_STRENGTH,), (540, 960), 8, 5)
     return TemporalSettings()
 
 
@@ -207,7 +209,7 @@ def stage_cost(sources: list[np.ndarray], stylized: list[np.ndarray]) -> dict[st
 
     costs = {}
     for name, (scale, preset) in FLOW_VARIANTS.items():
-        motion, blender = MotionEstimator(scale=scale, preset=preset), Blender(0.2)
+        motion, blender = MotionEstimator(scale=scale, preset=preset), Blender(DEFAULT_DEFLICKER_STRENGTH)
         flow_ms, blend_ms = [], []
         for source, frame in zip(sources, stylized):
             started = time.perf_counter()
@@ -249,8 +251,6 @@ def _rows(sources: list[np.ndarray], stylized: list[np.ndarray], strengths, metr
 
 
 def run(device: torch.device, settings: TemporalSettings, log: Callable[[str], None] = print) -> dict[str, object]:
-    from animevid.options import DEFAULT_DEFLICKER_STRENGTH
-
     height, width = settings.size
     clips = make_clips(height, width, settings.frames)
     stand_in = CartoonStandIn()

@@ -166,7 +166,7 @@ def test_ctrl_c_midway_exits_130_keeps_the_finished_parts_and_a_rerun_reuses_the
     source = keyframe_clip(tmp_path / "in.mp4", audio="mono")
     out = tmp_path / "out.mp4"
     args = [source, out, "--weights", random_weights, "--engine", "torch", "--no-compile", "--workers", "2",
-            "--segment-seconds", "0.3", "--crf", "0", "--preset", "ultrafast"]  # fmt: skip
+            "--segment-seconds", "0.3", "--crf", "0", "--preset", "ultrafast", "--no-deflicker"]  # fmt: skip
     env = {**os.environ, "ANIMEVID_TEST_SLOW": "60", "PYTHONPATH": str(CHECKOUT)}
     job = subprocess.Popen([sys.executable, "-c", INTERRUPTED_CLI, "stylize", *map(str, args), "-q"], env=env,
                            start_new_session=True, stderr=subprocess.PIPE, text=True)  # fmt: skip

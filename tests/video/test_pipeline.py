@@ -67,6 +67,7 @@ def make_clip_of(path: Path, frames: list[np.ndarray], **options) -> Path:
 
 def run(stylizer: Stylizer, source: Path, destination: Path, **options):
     overwrite = options.pop("overwrite", False)
+    options.setdefault("deflicker", False)  # these tests check the per-frame path; tests/video/test_pipeline_deflicker.py the stage
     return stylize_video(stylizer, source, destination, VideoOptions(**options), overwrite=overwrite, progress=False)
 
 
@@ -76,9 +77,10 @@ def run(stylizer: Stylizer, source: Path, destination: Path, **options):
 def test_cli_stylizes_every_frame_and_copies_the_audio(folder, random_weights, random_state_dict):
     source = make_clip(folder / "in.mp4", frames=20, audio="mono")
     out = folder / "out.mp4"
-    result = run_cli("stylize", source, out, "--weights", random_weights)
+    result = run_cli("stylize", source, out, "--weights", random_weights, "--no-deflicker")
     assert result.exit_code == 0, result.output
     assert "20 frames in" in result.stderr and "cpu, float32, batch size 1" in result.stderr
+    assert "; deflicker: off" in result.stderr
     original, styled = read_clip(source), read_clip(out)
     assert styled.times == original.times and len(styled.frames) == 20
     assert abs(styled.duration - original.duration) < Fraction(1, 24)
@@ -99,7 +101,7 @@ def test_cli_stylizes_every_frame_and_copies_the_audio(folder, random_weights, r
 
 def test_a_lossless_video_holds_the_generator_output_of_every_decoded_frame(folder, random_weights, random_state_dict):
     source = make_clip(folder / "in.mp4", frames=9)
-    assert run_cli("stylize", source, folder / "out.mp4", "--weights", random_weights, "--crf", "0", "--engine", "torch", "-q").exit_code == 0
+    assert run_cli("stylize", source, folder / "out.mp4", "--weights", random_weights, "--crf", "0", "--engine", "torch", "--no-deflicker", "-q").exit_code == 0
     generator = generator_from(random_state_dict)
     original, styled = read_clip(source), read_clip(folder / "out.mp4")
     assert len(styled.frames) == 9

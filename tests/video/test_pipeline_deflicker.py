@@ -59,9 +59,9 @@ def test_the_pipeline_deflickers_as_the_library_does(tmp_path, panning_clip):
     out = tmp_path / "out.mov"
     stylize_video(FlickeringStylizer(), panning_clip, out, VideoOptions(**RGB_LOSSLESS), progress=False)
     assert_within(read_clip(out).frames, reference(panning_clip), 2)
-    stylize_video(FlickeringStylizer(), panning_clip, tmp_path / "off.mov", VideoOptions(codec="png"), progress=False)
+    stylize_video(FlickeringStylizer(), panning_clip, tmp_path / "off.mov", VideoOptions(codec="png", deflicker=False), progress=False)
     per_frame = [flicker(frame) for frame in read_clip(panning_clip).frames]
-    assert_within(read_clip(tmp_path / "off.mov").frames, per_frame, 0)  # off (the default): the generator's frames as they were
+    assert_within(read_clip(tmp_path / "off.mov").frames, per_frame, 0)  # off: the generator's frames as they were
 
 
 def test_the_strength_reaches_the_stage(tmp_path, panning_clip):
@@ -97,7 +97,10 @@ def test_the_summary_says_whether_it_was_on(tmp_path, random_weights):
     on = run_cli("stylize", short, tmp_path / "on.mov", "--weights", random_weights, "--deflicker", "--deflicker-strength", "0.4", "--no-compile", "--engine", "torch")
     assert on.exit_code == 0, on.output
     assert "; deflicker: on (strength 0.4)" in on.stderr
-    off = run_cli("stylize", short, tmp_path / "off.mov", "--weights", random_weights, "--no-compile", "--engine", "torch")
+    default = run_cli("stylize", short, tmp_path / "default.mov", "--weights", random_weights, "--no-compile", "--engine", "torch")
+    assert default.exit_code == 0, default.output
+    assert "; deflicker: on (strength 0.22)" in default.stderr  # on for videos unless asked otherwise
+    off = run_cli("stylize", short, tmp_path / "off.mov", "--weights", random_weights, "--no-deflicker", "--no-compile", "--engine", "torch")
     assert off.exit_code == 0, off.output
     assert "; deflicker: off" in off.stderr
     photo = tmp_path / "photo.png"
@@ -131,7 +134,7 @@ def test_with_colours_converted_on_the_device_the_blend_runs_there_too(tmp_path,
     monkeypatch.setattr(temporal_torch.TorchBlender, "__call__", lambda self, *args: calls.append(1) or original(self, *args))
     runs = {}
     on = {"deflicker": True, "deflicker_strength": 0.5}
-    for name, options in {"host": on, "device": {**on, "colour_on_device": True}, "off": {}}.items():
+    for name, options in {"host": on, "device": {**on, "colour_on_device": True}, "off": {"deflicker": False}}.items():
         stylize_video(CountingFlicker(), panning_clip, tmp_path / f"{name}.mp4", VideoOptions(crf=0, **options), progress=False)
         runs[name] = np.stack(read_clip(tmp_path / f"{name}.mp4").frames).astype(float)
     assert len(calls) == 16  # every frame, on the device path only

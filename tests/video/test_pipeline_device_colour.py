@@ -50,6 +50,7 @@ def conversions(monkeypatch) -> list[int]:
 
 def both_ways(stylizer: Stylizer, source: Path, folder: Path, **options) -> tuple[Path, Path]:
     host, device = folder / "host.mp4", folder / "device.mp4"
+    options.setdefault("deflicker", False)  # the generator's frames, converted both ways (the stage on the device: test_pipeline_deflicker)
     stylize_video(stylizer, source, host, VideoOptions(crf=0, **options), progress=False)
     stylize_video(stylizer, source, device, VideoOptions(crf=0, colour_on_device=True, **options), progress=False)
     return host, device

@@ -17,7 +17,8 @@ from tests.video_fixtures import IdentityStylizer, make_clip, read_clip, side_pa
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-LOSSLESS = {"crf": 0, "preset": "ultrafast"}
+# Without deflicker: these parts must be the single process's bit for bit (tests/jobs/test_deflicker_segments.py: with it).
+LOSSLESS = {"crf": 0, "preset": "ultrafast", "deflicker": False}
 
 
 def keyframe_clip(path: Path, **options) -> Path:
