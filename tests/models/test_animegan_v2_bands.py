@@ -81,7 +81,10 @@ def test_a_12_megapixel_v2_photo_is_stylized_in_8_gb(tmp_path):
     photo, weights = tmp_path / "photo.jpg", tmp_path / "v2.safetensors"
     write_image(photo, make_image(3024, 4032))
     save_weights(random_generator_weights(5, "animegan-v2", "tf1"), weights, style="v2", source="tests")
-    command = [sys.executable, "-c", _CLI_WITH_PEAK_RSS, "stylize", str(photo), str(tmp_path / "out.png"), "--weights", str(weights)]
+    # fp32: with native bf16 (auto's choice for v2 on such CPUs) and memory to spare the plan runs the
+    # OpenVINO bf16 forward whole (about 9 GiB at 12 MP); this test is about the bands.
+    command = [sys.executable, "-c", _CLI_WITH_PEAK_RSS, "stylize", str(photo), str(tmp_path / "out.png"), "--weights", str(weights),
+               "--dtype", "float32"]  # fmt: skip
     completed = subprocess.run(command, capture_output=True, text=True, timeout=3600, cwd=CHECKOUT)
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "band by band" in completed.stderr
