@@ -251,6 +251,23 @@ def choose_cpu_precision(generator: nn.Module, *, runner: Runner | None = None, 
     return choice
 
 
+def auto_precision(generator: Callable[[], nn.Module]) -> PrecisionChoice | None:
+    """:func:`choose_cpu_precision`, or None where the measurement failed (logged: fp32 is always right,
+    and a failed measurement must not cost the job). ``generator`` is called only where there is
+    something to measure, so a caller without the network at hand loads it only then."""
+    from ..errors import UsageError
+
+    if not candidates():
+        return PrecisionChoice(torch.float32, "no native bf16 on this CPU")
+    try:
+        return choose_cpu_precision(generator())
+    except UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("could not measure the faster precisions (%s); running float32", str(exc).splitlines()[0][:200])
+        return None
+
+
 def _read_decision(path: Path) -> PrecisionChoice | None:
     try:
         record = json.loads(path.read_text())

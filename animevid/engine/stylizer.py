@@ -297,16 +297,11 @@ class Stylizer:
         """``--dtype auto`` on the OpenVINO engine: the precision measured for these weights on this CPU (sets self.dtype)."""
         if self.options.dtype != "auto" or self.engine != "openvino":
             return None
-        from .precision import choose_cpu_precision
+        from .precision import auto_precision
 
-        try:
-            choice = choose_cpu_precision(self.generator)
-        except UsageError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - fp32 is always right; a failed measurement must not cost the job
-            logger.warning("could not measure the faster precisions (%s); running float32", str(exc).splitlines()[0][:200])
-            return None
-        self.dtype = choice.dtype
+        choice = auto_precision(lambda: self.generator)
+        if choice is not None:
+            self.dtype = choice.dtype
         return choice
 
     def _openvino_generator(self) -> OpenVINOGenerator | None:

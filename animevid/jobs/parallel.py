@@ -296,19 +296,14 @@ def decide_for_workers(weights: str | os.PathLike, options: InferenceOptions, de
         return options, None
     import torch
 
-    from ..engine.precision import PrecisionChoice, candidates, choose_cpu_precision
+    from ..engine.precision import auto_precision
     from ..engine.stylizer import resolve_engine
     from ..weights.formats import load_generator
 
     if resolve_engine(options.engine, torch.device("cpu"), options.compile) != "openvino":
         return options, None
-    try:
-        if candidates():
-            choice = choose_cpu_precision(load_generator(weights, semantics=options.semantics).eval().requires_grad_(False))
-        else:
-            choice = PrecisionChoice(torch.float32, "no native bf16 on this CPU")
-    except Exception as exc:  # noqa: BLE001 - fp32 is always right; a failed measurement must not cost the job
-        logger.warning("could not measure the faster precisions (%s); running float32", str(exc).splitlines()[0][:200])
+    choice = auto_precision(lambda: load_generator(weights, semantics=options.semantics).eval().requires_grad_(False))
+    if choice is None:
         return dataclasses.replace(options, dtype="float32"), None
     return dataclasses.replace(options, dtype=choice.name), choice.label()
 

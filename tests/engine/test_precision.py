@@ -175,6 +175,22 @@ def test_no_native_bf16_means_fp32_without_measuring(offered, monkeypatch, tmp_p
     assert choice.reason == "no native bf16 on this CPU" and choice.label() == "float32"
 
 
+def test_auto_loads_the_network_only_when_there_is_something_to_measure(monkeypatch):
+    monkeypatch.setattr(precision, "candidates", lambda: ())
+    choice = precision.auto_precision(lambda: pytest.fail("the network was loaded with nothing to measure"))
+    assert choice.dtype == torch.float32 and choice.label() == "float32"
+
+
+def test_a_failed_measurement_runs_fp32_and_says_so(offered, monkeypatch, tmp_path, caplog):
+    def broken(generator):
+        raise RuntimeError("compilation failed\nwith details")
+
+    monkeypatch.setattr(precision, "choose_cpu_precision", broken)
+    with caplog.at_level("WARNING", logger=precision.__name__):
+        assert precision.auto_precision(lambda: load_generator(v2_weights_file(tmp_path, "plain"))) is None
+    assert "could not measure the faster precisions (compilation failed); running float32" in caplog.text
+
+
 # -- the stylizer and its summary --------------------------------------------------------------------
 
 
