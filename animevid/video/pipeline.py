@@ -653,6 +653,7 @@ class _Decoder:
         self.motion = motion  # with deflicker: estimates each frame's motion as it is decoded
         self._motions: list[Motion] = []
         self._warming = False  # the batch being filled holds warm-up frames (Window.warmup_first)
+        self._motion_rgb: torch.Tensor | None = None  # with device colour: the frame in RGB, for the motion alone
         self.video = source.streams[plan.info.stream_index]
         self.time_base = plan.info.time_base
         self.clock = FrameClock(plan.info)  # its seconds are the clock of --start and --end
@@ -748,13 +749,12 @@ class _Decoder:
         slot = self._pixels[len(self._pts)]
         if self.layout is not None:
             _place_planes(slot, frame, self.layout)
-            if self.motion is not None:  # RGB for the motion only (as the host path has it): the frames stay planes
+            if self.motion is not None:  # RGB for the motion only, placed as the host path places it: the frames stay planes
+                if self._motion_rgb is None:
+                    self._motion_rgb = torch.empty((*self.plan.frame_size, 3), dtype=torch.uint8)
                 rgb = frame.to_ndarray(format="rgb24", width=info.width, height=info.height, src_color_range=frame.color_range)
-                rgb = upright(rgb, info.rotation)
-                height, width = self.plan.frame_size
-                if (height, width) != rgb.shape[:2]:  # padded as _place_upright pads
-                    rgb = np.pad(rgb, ((0, height - rgb.shape[0]), (0, width - rgb.shape[1]), (0, 0)), mode="edge")
-                self._motions.append(self.motion(rgb))
+                _place_upright(self._motion_rgb, rgb, info.rotation)
+                self._motions.append(self.motion(self._motion_rgb.numpy()))
         else:
             reformat: dict[str, object] = {"format": "rgb24", "src_color_range": frame.color_range}
             if resized:
