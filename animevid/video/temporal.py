@@ -37,8 +37,11 @@ from ..options import check_deflicker_strength as check_strength
 # benchmarks/results/cpu-2026-12-05-213416.json): the motion took 74 ms a frame at half size with
 # ultrafast, 115 ms with fast, 597 ms at full size with ultrafast; the deflickered warping error
 # was no lower at full size (pan: 13.51 either way; still shot: 14.15 at full size, 13.37 at half)
-# and 0-3 % lower with fast. Generator frames are smoother than the source's fine texture: sub-pixel flow
-# detail is not what limits the blend, and the decoder thread must keep up with a GPU generator.
+# and 0-3 % lower with fast. On the quiet machine (cpu-2026-12-05-224228.json) fast cost about the same
+# as ultrafast (22.4 against 21.7 ms, 1-4 % lower error) and full size 76.5 ms: the loaded figures
+# decided, and fast is the candidate to compare again. Generator frames are smoother than the source's
+# fine texture: sub-pixel flow detail is not what limits the blend, and the decoder thread must keep up
+# with a GPU generator.
 FLOW_SCALE = 0.5
 FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST
 # Confidence from the source warp error, exp(-(err/σ)²) with err the RMS over R, G, B in 8-bit levels: noise and
