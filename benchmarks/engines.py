@@ -44,8 +44,11 @@ import torch
 from .common import fmt, interleaved_timings, markdown_table, not_available, size_name
 from .table1 import lsb_difference, synthetic_input, to_uint8_scale
 
-ALL_VARIANTS = ("eager", "compile", "compile+bf16", "openvino", "openvino+bf16", "onnxruntime", "bands")
-MEMORY_VARIANTS = ("eager", "eager+bf16", "openvino", "openvino+bf16", "bands")
+# "bands": torch band by band (fp32); "bands-openvino": OpenVINO band by band (what a photo too large
+# for the whole forward runs with the default engine), fp32 and bf16.
+ALL_VARIANTS = ("eager", "compile", "compile+bf16", "openvino", "openvino+bf16", "onnxruntime", "bands", "bands-openvino",
+                "bands-openvino+bf16")  # fmt: skip
+MEMORY_VARIANTS = ("eager", "eager+bf16", "openvino", "openvino+bf16", "bands", "bands-openvino", "bands-openvino+bf16")
 TARGET_SIZE = (540, 960)  # the issue's targets are at a phone video frame
 TARGETS_S = {"default (exact)": 2.2, "bf16": 0.7}
 SECTIONS = ("speed", "contention", "memory", "peers")
@@ -150,6 +153,9 @@ def _runner(variant: str, generator, x: torch.Tensor, engines: dict[str, object]
 
         banded = BandedAnimeGAN(generator)
         return lambda: banded(x)
+    if variant.startswith("bands-openvino"):
+        openvino_banded = _openvino_bands(generator, variant)
+        return (lambda: openvino_banded(x)) if openvino_banded is not None else None
     forward = torch.compile(generator, dynamic=False) if variant.startswith("compile") else generator
     bf16 = variant.endswith("bf16")
 
@@ -158,6 +164,17 @@ def _runner(variant: str, generator, x: torch.Tensor, engines: dict[str, object]
             return forward(x)
 
     return run
+
+
+def _openvino_bands(generator, variant: str):
+    """OpenVINO band by band at the variant's precision; None where bf16 is not native here."""
+    from animevid.engine.openvino import cpu_has_native_bf16
+    from animevid.engine.openvino_bands import OpenVINOBands
+
+    bf16 = variant.endswith("bf16")
+    if bf16 and not cpu_has_native_bf16():
+        return None
+    return OpenVINOBands(generator, torch.bfloat16 if bf16 else torch.float32)
 
 
 def _difference(output: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
@@ -333,6 +350,10 @@ def child_main(argv: list[str]) -> None:
         run = engine
     elif variant == "bands":
         run = BandedAnimeGAN(generator)
+    elif variant.startswith("bands-openvino"):
+        run = _openvino_bands(generator, variant)
+        if run is None:
+            raise SystemExit("not available: no native bf16 on this CPU")
     else:
         def run(image: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16) if variant.endswith("bf16") else nullcontext():

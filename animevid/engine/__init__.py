@@ -2,6 +2,7 @@
 
 * :mod:`.stylizer` — device, precision, batching and upload/download overlap, for any caller;
 * :mod:`.openvino` — the CPU engine (the generator exported to ONNX, converted, cached, compiled);
+* :mod:`.openvino_bands` — the same engine band by band, for images too large to run whole;
 * :mod:`.onnx_export` — the generator as an ONNX model;
 * :mod:`.memory` — whether a frame fits whole, band by band, or not at all;
 * :mod:`.resources` — the CPUs and memory this process may use;

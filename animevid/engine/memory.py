@@ -65,6 +65,23 @@ CPU_FOOTPRINTS: dict[tuple[str, torch.dtype], Footprint] = {
 # tests/models/test_animegan_v2_bands.py), so it over-estimates small images (960x540:
 # 1.16 GiB against 896 MiB measured) and fits a 12 MP photo in 8 GB.
 BANDS_FOOTPRINT = Footprint(938 * MIB, 504.0)
+# Band by band on OpenVINO (animevid.engine.openvino_bands), the engine's precision: the same fixed
+# part, and per pixel what the whole process's peak RSS at 4032x3024 leaves after it, the larger of
+# v1 and v2 (/usr/bin/time -v, AMD EPYC, 2026-12-06): fp32 7.00 GiB (v1; v2 6.60 before the freed
+# heap was returned after each layer), bf16 5.44 GiB (v1; v2 4.66; both before that too, so upper
+# bounds). In fp32 the plan is the torch bands', plus the current layer's request buffers.
+OPENVINO_BANDS_FOOTPRINTS: dict[torch.dtype, Footprint] = {
+    torch.float32: Footprint(938 * MIB, 536.0),
+    torch.bfloat16: Footprint(938 * MIB, 399.0),
+}
+
+
+def bands_footprint(engine: str, dtype: torch.dtype, device: torch.device) -> Footprint:
+    """What the band-by-band execution of ``engine`` at ``dtype`` adds to the peak: OpenVINO's own on
+    the CPU, torch's (fp32) otherwise."""
+    if device.type == "cpu" and engine == "openvino" and dtype in OPENVINO_BANDS_FOOTPRINTS:
+        return OPENVINO_BANDS_FOOTPRINTS[dtype]
+    return BANDS_FOOTPRINT
 
 
 def cuda_footprint(dtype: torch.dtype) -> Footprint:
@@ -76,9 +93,9 @@ def cuda_footprint(dtype: torch.dtype) -> Footprint:
 
 @dataclass(frozen=True)
 class MemoryPlan:
-    """How a frame size runs: ``whole`` (the engine's own forward) or ``bands`` (bounded, torch)."""
+    """How a frame size runs: ``whole`` (the engine's own forward) or ``bands`` (bounded)."""
 
-    executor: str
+    executor: str  # "whole", "bands" (the engine's own band-by-band execution) or "torch-bands"
     need_bytes: float
     available_bytes: float | None
 
@@ -101,7 +118,8 @@ def plan_frame(
 ) -> MemoryPlan:
     """Choose how ``batch`` frames of ``height`` × ``width`` (the generator's input size) run.
 
-    ``bands``: whether the band-by-band execution is available (AnimeGAN's generator). Raises
+    ``bands``: whether the band-by-band execution is available (AnimeGAN's generator): OpenVINO's
+    for the OpenVINO engine (:mod:`animevid.engine.openvino_bands`), torch's otherwise. Raises
     :class:`DeviceError` when neither way fits, before any work.
     """
     pixels = height * width * batch
@@ -109,10 +127,18 @@ def plan_frame(
     available = available_bytes(device)
     if available is None or whole.bytes(pixels) <= WHOLE_FRACTION * available or (not bands and whole.bytes(pixels) <= available):
         return MemoryPlan("whole", whole.bytes(pixels), available)
-    banded = BANDS_FOOTPRINT.bytes(height * width)  # bands run one frame at a time
+    bands_need = bands_footprint(engine, dtype, device)
+    banded = bands_need.bytes(height * width)  # bands run one frame at a time
     if bands and banded <= available:
         return MemoryPlan("bands", banded, available)
-    fits = BANDS_FOOTPRINT if bands else whole
+    if bands and bands_need is not BANDS_FOOTPRINT and BANDS_FOOTPRINT.bytes(height * width) <= available:
+        # OpenVINO's fp32 bands hold more than torch's (their requests' buffers): where only torch's
+        # fit, they run, slower but not refused.
+        return MemoryPlan("torch-bands", BANDS_FOOTPRINT.bytes(height * width), available)
+    if bands:
+        bands_need = min(bands_need, BANDS_FOOTPRINT, key=lambda footprint: footprint.bytes(height * width))
+        banded = bands_need.bytes(height * width)
+    fits = bands_need if bands else whole
     largest = fits.largest_pixels(available) // (1 if bands else batch)
     raise DeviceError(_refusal(height, width, batch, banded if bands else whole.bytes(pixels), available, largest, device))
 

@@ -289,6 +289,7 @@ class Stylizer:
         self._openvino = self._openvino_generator() if self.engine == "openvino" else None
         self._compiled = torch.compile(self.generator, dynamic=False) if self.options.compile else None
         self._plans: dict[tuple[int, int, int], MemoryPlan] = {}
+        self._bands: Callable[[torch.Tensor], torch.Tensor] | None = None  # made on the first size that needs it
         self._copy_stream: torch.cuda.Stream | None = None
         if self.device.type == "cuda":  # cuDNN autotuning: per job, in run_batches (cudnn_autotuning)
             self._copy_stream = torch.cuda.Stream(self.device)
@@ -375,13 +376,16 @@ class Stylizer:
         if key not in self._plans:
             bands = isinstance(self.generator, (AnimeGANGenerator, AnimeGANv2Generator))
             self._plans[key] = plan_frame(self.engine, self.dtype, self.device, height, width, batch_size, bands=bands)
-            if self._plans[key].executor == "bands":
+            if self._plans[key].executor != "whole":
                 logger.info("%dx%d frames do not fit in memory whole: running the generator band by band", width, height)
         return self._plans[key]
 
     def engine_for(self, height: int, width: int, batch_size: int = 1) -> str:
-        """What runs frames of this size, for the summary: the engine, or torch band by band."""
-        return "torch (band by band)" if self.memory_plan(height, width, batch_size).executor == "bands" else self.engine
+        """What runs frames of this size, for the summary: the engine, whole or band by band."""
+        executor = self.memory_plan(height, width, batch_size).executor
+        if executor == "bands":
+            return f"{'openvino' if self._openvino is not None else 'torch'} (band by band)"
+        return "torch (band by band)" if executor == "torch-bands" else self.engine
 
     def _inference_size(self, height: int, width: int) -> tuple[int, int]:
         max_side = self.options.max_side
@@ -409,8 +413,9 @@ class Stylizer:
         if size != (height, width):
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
         if plan.executor == "bands":
-            banded = BandedAnimeGANv2 if isinstance(self.generator, AnimeGANv2Generator) else BandedAnimeGAN
-            y = banded(self.generator)(x)  # exact, fp32
+            y = self._banded()(x)
+        elif plan.executor == "torch-bands":
+            y = self._torch_banded()(x)  # exact, fp32
         elif self.dtype == torch.float32 or self._openvino is not None:  # OpenVINO has its own precision setting
             y = self._generate(x)
         else:
@@ -421,6 +426,21 @@ class Stylizer:
             y = F.interpolate(y, size=(height, width), mode="bicubic", align_corners=False).clamp_(-1.0, 1.0)
         y = y.add_(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
         return y.permute(0, 2, 3, 1).contiguous()  # (B, H, W, 3)
+
+    def _banded(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The engine's band-by-band forward: OpenVINO's at the engine's precision, or torch's (fp32)."""
+        if self._bands is None:
+            if self._openvino is not None:
+                from .openvino_bands import OpenVINOBands
+
+                self._bands = OpenVINOBands(self.generator, self.dtype, threads=self._openvino.threads)
+            else:
+                self._bands = self._torch_banded()
+        return self._bands
+
+    def _torch_banded(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        banded = BandedAnimeGANv2 if isinstance(self.generator, AnimeGANv2Generator) else BandedAnimeGAN
+        return banded(self.generator)
 
     def _generate(self, x: torch.Tensor) -> torch.Tensor:
         if self._openvino is not None:

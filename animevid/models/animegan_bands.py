@@ -146,9 +146,11 @@ class NormStatistics:
         # Each row is reduced in the band's own precision (torch sums float rows pairwise: about 1e-7
         # relative), the rows in float64. Neither makes a copy of the band: a float64 copy and its
         # square were four times the band in fresh memory per band, and at 12 MP the page faults of
-        # those allocations took as much time as the arithmetic.
-        row_sums = band.sum(dim=3).double()  # (B, C, H)
-        row_squares = torch.linalg.vector_norm(band, dim=3).double().square()
+        # those allocations took as much time as the arithmetic. Bands stored in bf16 (the OpenVINO
+        # bands) are reduced in float32.
+        reduce_in = torch.float32 if band.dtype in (torch.bfloat16, torch.float16) else band.dtype
+        row_sums = band.sum(dim=3, dtype=reduce_in).double()  # (B, C, H)
+        row_squares = torch.linalg.vector_norm(band, dim=3, dtype=reduce_in).double().square()
         dims = (0, 1, 2) if self.across_channels else (0, 2)
         self.sum += row_sums.sum(dim=dims)
         self.squares += row_squares.sum(dim=dims)

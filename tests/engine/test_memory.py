@@ -149,3 +149,17 @@ def test_a_v2_photo_too_large_is_refused_before_any_work(tmp_path, monkeypatch, 
     result = run_cli("stylize", photo, tmp_path / "out.png", "--weights", v2_weights, "--engine", "torch")
     assert_one_line_error(result, "a 64x48 image needs about", "--max-side")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png"]
+
+
+def test_openvino_bands_fall_back_to_torch_bands_where_only_those_fit(monkeypatch):
+    pixels = 3024 * 4032
+    torch_need = BANDS_FOOTPRINT.bytes(pixels)
+    openvino_need = memory.OPENVINO_BANDS_FOOTPRINTS[torch.float32].bytes(pixels)
+    assert torch_need < openvino_need  # as measured: OpenVINO's fp32 bands keep their requests' buffers
+    between = (torch_need + openvino_need) / 2
+    limit_memory(monkeypatch, (between + memory.RESERVE_BYTES) / (1 - memory.RESERVE_FRACTION))
+    assert plan_frame("openvino", torch.float32, CPU, 3024, 4032).executor == "torch-bands"
+    assert plan_frame("torch", torch.float32, CPU, 3024, 4032).executor == "bands"
+    # With room for OpenVINO's own bands they run.
+    limit_memory(monkeypatch, (openvino_need + memory.RESERVE_BYTES) / (1 - memory.RESERVE_FRACTION) + 1)
+    assert plan_frame("openvino", torch.float32, CPU, 3024, 4032).executor == "bands"
