@@ -38,7 +38,7 @@ from torch import nn
 
 from ..models.animegan import AnimeGANGenerator, DownConv, SeparableConv
 from ..models.animegan import InvertedResBlock as InvertedResBlockV1
-from ..models.animegan_bands import BAND_PIXELS, LRELU_SLOPE, NormStatistics, bands
+from ..models.animegan_bands import BAND_PIXELS, LRELU_SLOPE, NormStatistics, Whole, bands
 from ..models.animegan_v2 import AnimeGANv2Generator
 from ..models.animegan_v2 import ConvNormLReLU as ConvNormLReLUv2
 from ..models.animegan_v2 import InvertedResBlock as InvertedResBlockV2
@@ -79,11 +79,10 @@ def to_torch(tensor) -> torch.Tensor:
 
 
 @dataclass
-class Held:
-    """A layer's output held whole (1, C, H, W), fp32: raw, with the affine of its norm still to apply
+class Held(Whole):
+    """A layer's output held whole (1, C, H, W), fp32 or bf16: raw, with the affine of its norm still to apply
     (``scale``/``shift``, then LeakyReLU when ``activation``), or final (``scale`` None, no activation)."""
 
-    tensor: torch.Tensor
     scale: np.ndarray | None = None
     shift: np.ndarray | None = None
     activation: bool = False
@@ -91,18 +90,6 @@ class Held:
     @property
     def dtype(self) -> torch.dtype:
         return self.tensor.dtype
-
-    @property
-    def channels(self) -> int:
-        return self.tensor.shape[1]
-
-    @property
-    def height(self) -> int:
-        return self.tensor.shape[2]
-
-    @property
-    def width(self) -> int:
-        return self.tensor.shape[3]
 
     def window(self, start: int, stop: int):
         # A contiguous copy of the rows: handed the whole tensor and a gather instead, OpenVINO's
@@ -415,7 +402,7 @@ class OpenVINOBands:
         # C
         y = self._held(self._block("c.conv_in", g.c.conv_in, y))
         for index, block in enumerate(g.c.blocks):
-            y = self._inverted_residual_v2(f"c.blocks.{index}", block, y)
+            y = self._inverted_residual(f"c.blocks.{index}", block, y)
         y = self._held(self._block("c.conv_out", g.c.conv_out, y))
         # D: → (1, 128, H/2, W/2)
         y = self._held(self._block("d.up", g.d.up, y, *self._upsample(half_size)))
@@ -443,7 +430,7 @@ class OpenVINOBands:
         # m
         y = self._held(self._block("m.conv_in", g.m.conv_in, y))
         for index, block in enumerate(g.m.blocks):
-            y = self._inverted_residual_v1(f"m.blocks.{index}", block, y)
+            y = self._inverted_residual(f"m.blocks.{index}", block, y)
         y = self._held(self._block("m.conv_out", g.m.conv_out, y))
         # u2: → (1, 128, H/2, W/2)
         y = self._held(self._separable("u2.up", g.u2.up.conv, y, TF1_DOUBLED, (2 * y.height, 2 * y.width)))
@@ -521,23 +508,15 @@ class OpenVINOBands:
         resized = self._recomputed(self._separable(f"{name}.resized", down.resized, source, EVERY_OTHER, half))
         return _sum(self._held(self._separable(f"{name}.strided", down.strided, source)), resized)
 
-    def _inverted_residual_v1(self, name: str, block: InvertedResBlockV1, source: Held) -> Held:
-        """IRB: 1×1 expand Conv-Block → depthwise 3×3, IN, LReLU → 1×1 project, IN → + input."""
+    def _inverted_residual(self, name: str, block: InvertedResBlockV1 | InvertedResBlockV2, source: Held) -> Held:
+        """IRB: 1×1 expand Conv-Block → depthwise 3×3 (v2: with bias), norm, LReLU → 1×1 project, norm →
+        + input (v1 always; v2 where the channels match)."""
         expanded = self._held(self._block(f"{name}.expand", block.expand, source))
         depthwise = self._recomputed(self._layer(f"{name}.depthwise", expanded, block.depthwise, (1, 1, 1, 1),
                                                  norm=block.depthwise_norm, activation=True))  # fmt: skip
         out = self._held(self._layer(f"{name}.project", depthwise, block.project, (0, 0, 0, 0), norm=block.project_norm))
         del depthwise, expanded
-        return _sum(out, source)
-
-    def _inverted_residual_v2(self, name: str, block: InvertedResBlockV2, source: Held) -> Held:
-        """IRB: 1×1 expand Conv-Block → depthwise 3×3 with bias, LN, LReLU → 1×1 project, LN → (+ input)."""
-        expanded = self._held(self._block(f"{name}.expand", block.expand, source))
-        depthwise = self._recomputed(self._layer(f"{name}.depthwise", expanded, block.depthwise, (1, 1, 1, 1),
-                                                 norm=block.depthwise_norm, activation=True))  # fmt: skip
-        out = self._held(self._layer(f"{name}.project", depthwise, block.project, (0, 0, 0, 0), norm=block.project_norm))
-        del depthwise, expanded
-        return _sum(out, source) if block.residual else out
+        return _sum(out, source) if getattr(block, "residual", True) else out
 
 
 def _sum(out: Held, other: Held | Recomputed) -> Held:
