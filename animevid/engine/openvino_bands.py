@@ -182,8 +182,8 @@ class Layer:
         return (self.resampled[1] + self.padding[0] + self.padding[1] - kernel) // stride + 1
 
     def run(self, start: int, stop: int):
-        """Output rows [start, stop) before the norm: the request's output tensor (an ``openvino.Tensor``
-        of the layer's storage type, valid until the layer runs again)."""
+        """Output rows [start, stop) before the norm: the request's output tensor (a float32
+        ``openvino.Tensor``, valid until the layer runs again; held layers store it as ``storage``)."""
         lo, hi, row_feeds = _rows_for(self, start, stop)
         feeds = [self.source.window(lo, hi)]
         if self.source.scale is not None:
