@@ -127,20 +127,18 @@ def plan_frame(
     available = available_bytes(device)
     if available is None or whole.bytes(pixels) <= WHOLE_FRACTION * available or (not bands and whole.bytes(pixels) <= available):
         return MemoryPlan("whole", whole.bytes(pixels), available)
-    bands_need = bands_footprint(engine, dtype, device)
-    banded = bands_need.bytes(height * width)  # bands run one frame at a time
-    if bands and banded <= available:
-        return MemoryPlan("bands", banded, available)
-    if bands and bands_need is not BANDS_FOOTPRINT and BANDS_FOOTPRINT.bytes(height * width) <= available:
-        # OpenVINO's fp32 bands hold more than torch's (their requests' buffers): where only torch's
-        # fit, they run, slower but not refused.
-        return MemoryPlan("torch-bands", BANDS_FOOTPRINT.bytes(height * width), available)
-    if bands:
-        bands_need = min(bands_need, BANDS_FOOTPRINT, key=lambda footprint: footprint.bytes(height * width))
-        banded = bands_need.bytes(height * width)
-    fits = bands_need if bands else whole
-    largest = fits.largest_pixels(available) // (1 if bands else batch)
-    raise DeviceError(_refusal(height, width, batch, banded if bands else whole.bytes(pixels), available, largest, device))
+    if not bands:
+        largest = whole.largest_pixels(available) // batch
+        raise DeviceError(_refusal(height, width, batch, whole.bytes(pixels), available, largest, device))
+    # The engine's own bands (one frame at a time), else torch's: OpenVINO's fp32 bands hold more than
+    # torch's (their requests' buffers), and where only torch's fit they run, slower but not refused.
+    ways = {"bands": bands_footprint(engine, dtype, device), "torch-bands": BANDS_FOOTPRINT}
+    for executor, footprint in ways.items():
+        if footprint.bytes(height * width) <= available:
+            return MemoryPlan(executor, footprint.bytes(height * width), available)
+    smallest = min(ways.values(), key=lambda footprint: footprint.bytes(height * width))
+    largest = smallest.largest_pixels(available)
+    raise DeviceError(_refusal(height, width, batch, smallest.bytes(height * width), available, largest, device))
 
 
 def _refusal(height: int, width: int, batch: int, need: float, available: float, largest_pixels: int, device: torch.device) -> str:
