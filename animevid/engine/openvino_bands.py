@@ -98,7 +98,8 @@ class Held(Whole):
 
     def final_rows(self, start: int, stop: int) -> torch.Tensor:
         """Rows [start, stop) with the pending affine and activation applied, in float32."""
-        return _final(self.tensor[:, :, start:stop].float(), self)
+        # A copy: .float() of fp32 rows is the rows themselves, and the held tensor must stay as it is.
+        return _final(self.tensor[:, :, start:stop].to(torch.float32, copy=True), self)
 
 
 def _final(band: torch.Tensor, source) -> torch.Tensor:
